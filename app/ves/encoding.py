@@ -1,0 +1,155 @@
+"""Byte encodings of VES.md §Primitives: U32, U64, STR, UUID, JCS, and the hex/base64 wire forms.
+
+Pure: stdlib and `rfc8785` only. Every malformed input raises a `VesError` subclass, never a bare
+`TypeError`/`UnicodeEncodeError`, so the HTTP edge can answer 400 instead of 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+
+import rfc8785
+
+from app.ves.errors import CanonicalizationFailed
+from app.ves.errors import InvalidEncoding
+
+MAX_U32 = 2**32 - 1
+MAX_U64 = 2**64 - 1
+JCS_MAX_SAFE_INTEGER = 2**53 - 1
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+_B64URL_CHARS = re.compile(r"[A-Za-z0-9_-]*")
+_B64_CHARS = re.compile(r"[A-Za-z0-9+/]*")
+
+
+def _unsigned(n: object, maximum: int, width: int, name: str) -> bytes:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise InvalidEncoding(f"{name} takes an integer (got {type(n).__name__})")
+    if not 0 <= n <= maximum:
+        raise InvalidEncoding(f"Integer out of {name} range (expected 0..{maximum})")
+    return n.to_bytes(width, "big")
+
+
+def u32(n: int) -> bytes:
+    """`U32(n)`: 4 bytes big-endian. Raises InvalidEncoding for bools, negatives and n > 2^32−1."""
+    return _unsigned(n, MAX_U32, 4, "U32")
+
+
+def u64(n: int) -> bytes:
+    """`U64(n)`: 8 bytes big-endian. Raises InvalidEncoding for bools, negatives and n > 2^64−1."""
+    return _unsigned(n, MAX_U64, 8, "U64")
+
+
+def parse_uuid(value: uuid.UUID | str, field: str = "uuid") -> uuid.UUID:
+    """Parse a UUID given as `uuid.UUID` or string. Raises InvalidEncoding naming `field`."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise InvalidEncoding(f"Invalid {field} (expected a UUID string, got {type(value).__name__})")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidEncoding(f"Invalid {field} (expected a UUID)") from None
+
+
+def uuid_bytes(value: uuid.UUID | str, field: str = "uuid") -> bytes:
+    """`UUID(u)`: the 16 bytes in RFC 4122 network order."""
+    return parse_uuid(value, field).bytes
+
+
+def utf8(s: str, field: str = "string") -> bytes:
+    """UTF-8 of `s` exactly as given (no normalisation). A lone surrogate raises CanonicalizationFailed."""
+    if not isinstance(s, str):
+        raise InvalidEncoding(f"Invalid {field} (expected a string, got {type(s).__name__})")
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CanonicalizationFailed(f"Invalid {field} (not encodable as UTF-8: lone surrogate)") from None
+
+
+def str_field(s: str, field: str = "string") -> bytes:
+    """`STR(s)`: `U32(len(utf8(s))) || utf8(s)`; length in bytes, not characters."""
+    encoded = utf8(s, field)
+    return u32(len(encoded)) + encoded
+
+
+def jcs(value: object) -> bytes:
+    """`JCS(v)`: RFC 8785 canonical JSON as UTF-8 bytes.
+
+    Raises CanonicalizationFailed for NaN/Infinity, integers outside ±(2^53−1), lone surrogates (in keys or
+    values), non-string keys and non-JSON types. Bools are JSON literals, not integers. The integer bound is
+    rfc8785's own `IntegerDomainError` (pinned by tests/ves/test_encoding.py).
+    """
+    try:
+        return rfc8785.dumps(value)
+    except (ValueError, TypeError, RecursionError) as error:
+        reason = str(error) if isinstance(error, rfc8785.CanonicalizationError) else type(error).__name__
+        raise CanonicalizationFailed(f"Payload cannot be canonicalised with RFC 8785 ({reason})") from None
+
+
+def parse_hex(value: str, length: int, field: str) -> bytes:
+    """Decode `length` bytes of hex, with or without `0x`, any case (VES.md §Primitives: accepted and normalised).
+
+    Raises InvalidEncoding naming `field` and the expected length for non-strings, non-hex or a wrong length.
+    """
+    expected = f"expected {length} bytes as 0x-prefixed hex, {2 + 2 * length} characters"
+    if not isinstance(value, str):
+        raise InvalidEncoding(f"Invalid {field} ({expected}; got {type(value).__name__})")
+    digits = value[2:] if value[:2] in ("0x", "0X") else value
+    if len(digits) != 2 * length or not _HEX_DIGITS.fullmatch(digits):
+        raise InvalidEncoding(f"Invalid {field} ({expected})")
+    return bytes.fromhex(digits)
+
+
+def to_hex(data: bytes) -> str:
+    """The wire form of bytes: `"0x"` + lowercase hex."""
+    return "0x" + bytes(data).hex()
+
+
+def b64u_encode(data: bytes) -> str:
+    """base64url without padding (RFC 4648 §5)."""
+    return base64.urlsafe_b64encode(bytes(data)).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(value: str, field: str = "base64url") -> bytes:
+    """Decode base64url without padding; trailing `=` padding is tolerated. Raises InvalidEncoding naming `field`."""
+    if not isinstance(value, str):
+        raise InvalidEncoding(f"Invalid {field} (expected a base64url string, got {type(value).__name__})")
+    digits = value.rstrip("=")
+    if not _B64URL_CHARS.fullmatch(digits) or len(digits) % 4 == 1:
+        raise InvalidEncoding(f"Invalid {field} (expected base64url without padding)")
+    try:
+        return base64.urlsafe_b64decode(digits + "=" * (-len(digits) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidEncoding(f"Invalid {field} (expected base64url without padding)") from None
+
+
+def _b64_any_alphabet(value: str) -> bytes | None:
+    digits = value.rstrip("=").replace("-", "+").replace("_", "/")
+    if not digits or not _B64_CHARS.fullmatch(digits) or len(digits) % 4 == 1:
+        return None
+    try:
+        return base64.b64decode(digits + "=" * (-len(digits) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def parse_key_material(value: str, length: int = 32, field: str = "key") -> bytes:
+    """Decode key bytes given as hex (with or without `0x`, any case) or base64 (standard or urlsafe, padding optional).
+
+    Used for `VES_SEQUENCER_SIGNING_KEY` (32-byte seed) and agent public keys. Hex is tried first, so a string that
+    is valid hex of exactly `length` bytes is always read as hex. Raises InvalidEncoding naming `field` and `length`.
+    """
+    if not isinstance(value, str):
+        raise InvalidEncoding(f"Invalid {field} (expected {length} bytes as hex or base64, got {type(value).__name__})")
+    text = value.strip()
+    digits = text[2:] if text[:2] in ("0x", "0X") else text
+    if len(digits) == 2 * length and _HEX_DIGITS.fullmatch(digits):
+        return bytes.fromhex(digits)
+    decoded = _b64_any_alphabet(text)
+    if decoded is None or len(decoded) != length:
+        raise InvalidEncoding(f"Invalid {field} (expected {length} bytes as hex or base64)")
+    return decoded

@@ -1,0 +1,265 @@
+"""Domain-separated hashes of VES.md: payloads, event signing hash (v1/v2), receipts and stream ids.
+
+Every function returns 32 raw bytes (SHA-256). Inputs are raw bytes and UUIDs; the hex wire form is parsed by
+`EventSigningFields.from_envelope` or `encoding.parse_hex`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.ves.encoding import b64u_decode
+from app.ves.encoding import jcs
+from app.ves.encoding import parse_hex
+from app.ves.encoding import parse_uuid
+from app.ves.encoding import str_field
+from app.ves.encoding import u32
+from app.ves.encoding import u64
+from app.ves.encoding import uuid_bytes
+from app.ves.errors import InvalidEncoding
+from app.ves.errors import UnsupportedVesVersion
+
+TAG_PAYLOAD_PLAIN = b"VES_PAYLOAD_PLAIN_V1"
+TAG_PAYLOAD_CIPHER = b"VES_PAYLOAD_CIPHER_V1"
+TAG_PAYLOAD_AAD = b"VES_PAYLOAD_AAD_V1"
+TAG_RECIPIENTS = b"VES_RECIPIENTS_V1"
+TAG_EVENTSIG_V1 = b"VES_EVENTSIG_V1"
+TAG_EVENTSIG_V2 = b"VES_EVENTSIG_V2"
+TAG_RECEIPT = b"VES_RECEIPT_V1"
+TAG_LEAF = b"VES_LEAF_V1"
+TAG_NODE = b"VES_NODE_V1"
+TAG_PAD_LEAF = b"VES_PAD_LEAF_V1"
+TAG_STREAM = b"VES_STREAM_V1"
+TAG_STATE_ROOT = b"VES_STATE_ROOT_V1"
+
+HASH_SIZE = 32
+SIGNATURE_SIZE = 64
+ZERO_HASH = bytes(HASH_SIZE)
+SUPPORTED_VES_VERSIONS = (1, 2)
+PAYLOAD_KIND_PLAIN = 0
+PAYLOAD_KIND_ENCRYPTED = 1
+NONCE_SIZE = 12
+TAG_SIZE = 16
+
+_ABSENT = b"\x00"
+_PRESENT = b"\x01"
+
+
+def require_bytes(value: object, length: int, field: str) -> bytes:
+    """Return `value` as bytes if it is exactly `length` bytes long; otherwise raise InvalidEncoding naming `field`."""
+    if not isinstance(value, (bytes, bytearray, memoryview)) or len(value) != length:
+        raise InvalidEncoding(f"Invalid {field} (expected {length} bytes)")
+    return bytes(value)
+
+
+def stream_id(tenant_id: uuid.UUID | str, store_id: uuid.UUID | str) -> bytes:
+    """`SHA256("VES_STREAM_V1" || UUID(tenant) || UUID(store))` (VES.md §Streams)."""
+    return hashlib.sha256(TAG_STREAM + uuid_bytes(tenant_id, "tenant_id") + uuid_bytes(store_id, "store_id")).digest()
+
+
+def payload_plain_hash(payload: object) -> bytes:
+    """`SHA256("VES_PAYLOAD_PLAIN_V1" || JCS(payload))`. Raises CanonicalizationFailed if JCS cannot encode it."""
+    return hashlib.sha256(TAG_PAYLOAD_PLAIN + jcs(payload)).digest()
+
+
+@dataclass(frozen=True)
+class EventSigningFields:
+    """The agent-signed inputs of the event signing hash (VES.md §The event an agent signs).
+
+    Hashes are raw 32-byte values. `command_id` and `base_version` are bound only by ves_version 2.
+    """
+
+    ves_version: int
+    tenant_id: uuid.UUID
+    store_id: uuid.UUID
+    event_id: uuid.UUID
+    source_agent_id: uuid.UUID
+    agent_key_id: int
+    entity_type: str
+    entity_id: str
+    event_type: str
+    created_at: str
+    payload_kind: int
+    payload_plain_hash: bytes
+    payload_cipher_hash: bytes
+    command_id: uuid.UUID | None = None
+    base_version: int | None = None
+
+    @classmethod
+    def from_envelope(cls, envelope: Mapping[str, object]) -> EventSigningFields:
+        """Parse the signing fields of a wire envelope (UUID strings, 0x-hex hashes); other keys are ignored.
+
+        Raises InvalidEncoding naming the first missing or malformed field. Integer ranges are checked when hashing.
+        """
+        if not isinstance(envelope, Mapping):
+            raise InvalidEncoding("Invalid event (expected a JSON object)")
+
+        def field(name: str) -> object:
+            if name not in envelope:
+                raise InvalidEncoding(f"Missing field (field: {name})")
+            return envelope[name]
+
+        def integer(name: str) -> int:
+            value = field(name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidEncoding(f"Invalid {name} (expected an integer)")
+            return value
+
+        def text(name: str) -> str:
+            value = field(name)
+            if not isinstance(value, str):
+                raise InvalidEncoding(f"Invalid {name} (expected a string)")
+            return value
+
+        command_id = envelope.get("command_id")
+        base_version = envelope.get("base_version")
+        if base_version is not None and (isinstance(base_version, bool) or not isinstance(base_version, int)):
+            raise InvalidEncoding("Invalid base_version (expected an integer)")
+        return cls(
+            ves_version=integer("ves_version"),
+            tenant_id=parse_uuid(field("tenant_id"), "tenant_id"),
+            store_id=parse_uuid(field("store_id"), "store_id"),
+            event_id=parse_uuid(field("event_id"), "event_id"),
+            source_agent_id=parse_uuid(field("source_agent_id"), "source_agent_id"),
+            agent_key_id=integer("agent_key_id"),
+            entity_type=text("entity_type"),
+            entity_id=text("entity_id"),
+            event_type=text("event_type"),
+            created_at=text("created_at"),
+            payload_kind=integer("payload_kind"),
+            payload_plain_hash=parse_hex(field("payload_plain_hash"), HASH_SIZE, "payload_plain_hash"),
+            payload_cipher_hash=parse_hex(field("payload_cipher_hash"), HASH_SIZE, "payload_cipher_hash"),
+            command_id=None if command_id is None else parse_uuid(command_id, "command_id"),
+            base_version=base_version,
+        )
+
+
+def _agent_prefix(fields: EventSigningFields) -> bytes:
+    """The preimage segment shared by h1 and payload_aad: version through created_at, minus payload_kind."""
+    return b"".join(
+        (
+            u32(fields.ves_version),
+            uuid_bytes(fields.tenant_id, "tenant_id"),
+            uuid_bytes(fields.store_id, "store_id"),
+            uuid_bytes(fields.event_id, "event_id"),
+            uuid_bytes(fields.source_agent_id, "source_agent_id"),
+            u32(fields.agent_key_id),
+            str_field(fields.entity_type, "entity_type"),
+            str_field(fields.entity_id, "entity_id"),
+            str_field(fields.event_type, "event_type"),
+            str_field(fields.created_at, "created_at"),
+        )
+    )
+
+
+def payload_aad(fields: EventSigningFields) -> bytes:
+    """`payload_aad` of VES-ENC-1: `SHA256("VES_PAYLOAD_AAD_V1" || U32(ves_version) || … || STR(created_at)
+    || payload_plain_hash)` (no payload_kind)."""
+    plain_hash = require_bytes(fields.payload_plain_hash, HASH_SIZE, "payload_plain_hash")
+    return hashlib.sha256(TAG_PAYLOAD_AAD + _agent_prefix(fields) + plain_hash).digest()
+
+
+def _recipient_kid(recipient: object) -> str:
+    if not isinstance(recipient, Mapping):
+        raise InvalidEncoding("Invalid payload_encrypted.recipients (expected a list of objects)")
+    for name in ("recipient_kid", "enc_b64u", "ct_b64u"):
+        if name not in recipient:
+            raise InvalidEncoding(f"Missing field (field: payload_encrypted.recipients[].{name})")
+        b64u_decode(recipient[name], f"payload_encrypted.recipients[].{name}")
+    return recipient["recipient_kid"]
+
+
+def recipients_hash(recipients: Sequence[Mapping[str, object]]) -> bytes:
+    """`SHA256("VES_RECIPIENTS_V1" || JCS(recipients sorted by recipient_kid))`.
+
+    Each recipient MUST carry base64url `recipient_kid`, `enc_b64u` and `ct_b64u`; the objects are canonicalised as
+    sent (sorted by the `recipient_kid` string, code-point order, stable for duplicates).
+    """
+    if isinstance(recipients, (str, bytes)) or not isinstance(recipients, Sequence):
+        raise InvalidEncoding("Invalid payload_encrypted.recipients (expected a list)")
+    ordered = sorted(recipients, key=_recipient_kid)
+    return hashlib.sha256(TAG_RECIPIENTS + jcs([dict(r) for r in ordered])).digest()
+
+
+def payload_cipher_hash(payload_encrypted: Mapping[str, object], fields: EventSigningFields) -> bytes:
+    """`SHA256("VES_PAYLOAD_CIPHER_V1" || nonce(12) || payload_aad(32) || ciphertext || tag(16) || recipients_hash)`.
+
+    `payload_encrypted` holds base64url `nonce_b64u`, `ciphertext_b64u`, `tag_b64u` and the `recipients` list.
+    Raises InvalidEncoding for a missing field, bad base64url or a wrong nonce/tag size.
+    """
+    if not isinstance(payload_encrypted, Mapping):
+        raise InvalidEncoding("Invalid payload_encrypted (expected a JSON object)")
+    for name in ("nonce_b64u", "ciphertext_b64u", "tag_b64u", "recipients"):
+        if name not in payload_encrypted:
+            raise InvalidEncoding(f"Missing field (field: payload_encrypted.{name})")
+    nonce = b64u_decode(payload_encrypted["nonce_b64u"], "payload_encrypted.nonce_b64u")
+    if len(nonce) != NONCE_SIZE:
+        raise InvalidEncoding(f"Invalid payload_encrypted.nonce_b64u (expected {NONCE_SIZE} bytes)")
+    ciphertext = b64u_decode(payload_encrypted["ciphertext_b64u"], "payload_encrypted.ciphertext_b64u")
+    tag = b64u_decode(payload_encrypted["tag_b64u"], "payload_encrypted.tag_b64u")
+    if len(tag) != TAG_SIZE:
+        raise InvalidEncoding(f"Invalid payload_encrypted.tag_b64u (expected {TAG_SIZE} bytes)")
+    preimage = b"".join(
+        (TAG_PAYLOAD_CIPHER, nonce, payload_aad(fields), ciphertext, tag, recipients_hash(payload_encrypted["recipients"]))
+    )
+    return hashlib.sha256(preimage).digest()
+
+
+def event_signing_hash_v1_inner(fields: EventSigningFields) -> bytes:
+    """`h1 = SHA256("VES_EVENTSIG_V1" || U32(ves_version) || … || payload_plain_hash || payload_cipher_hash)`.
+
+    The version field is `fields.ves_version` as given, so for version 2 this is the inner hash with `U32(2)`.
+    """
+    preimage = b"".join(
+        (
+            TAG_EVENTSIG_V1,
+            _agent_prefix(fields),
+            u32(fields.payload_kind),
+            require_bytes(fields.payload_plain_hash, HASH_SIZE, "payload_plain_hash"),
+            require_bytes(fields.payload_cipher_hash, HASH_SIZE, "payload_cipher_hash"),
+        )
+    )
+    return hashlib.sha256(preimage).digest()
+
+
+def event_signing_hash(fields: EventSigningFields) -> bytes:
+    """`event_signing_hash`: h1 for ves_version 1; for 2, `SHA256("VES_EVENTSIG_V2" || h1 || cmd || base)` where
+    cmd is `0x00` or `0x01 || UUID(command_id)` and base is `0x00` or `0x01 || U64(base_version)`.
+
+    Raises UnsupportedVesVersion for any other version. The 32 bytes are the Ed25519 message the agent signs.
+    """
+    version = fields.ves_version
+    if isinstance(version, bool) or version not in SUPPORTED_VES_VERSIONS:
+        raise UnsupportedVesVersion(f"Unsupported ves_version (expected 1 or 2, got {version!r})")
+    inner = event_signing_hash_v1_inner(fields)
+    if version == 1:
+        return inner
+    command = _ABSENT if fields.command_id is None else _PRESENT + uuid_bytes(fields.command_id, "command_id")
+    base = _ABSENT if fields.base_version is None else _PRESENT + u64(fields.base_version)
+    return hashlib.sha256(TAG_EVENTSIG_V2 + inner + command + base).digest()
+
+
+def receipt_hash(
+    tenant_id: uuid.UUID | str,
+    store_id: uuid.UUID | str,
+    event_id: uuid.UUID | str,
+    sequence_number: int,
+    event_signing_hash: bytes,
+) -> bytes:
+    """`SHA256("VES_RECEIPT_V1" || UUID(tenant) || UUID(store) || UUID(event_id) || U64(sequence_number)
+    || event_signing_hash)` (VES.md §Sequencer receipt). `sequence_number` is 1-based u64."""
+    preimage = b"".join(
+        (
+            TAG_RECEIPT,
+            uuid_bytes(tenant_id, "tenant_id"),
+            uuid_bytes(store_id, "store_id"),
+            uuid_bytes(event_id, "event_id"),
+            u64(sequence_number),
+            require_bytes(event_signing_hash, HASH_SIZE, "event_signing_hash"),
+        )
+    )
+    return hashlib.sha256(preimage).digest()
