@@ -1,0 +1,53 @@
+"""StateSet Sequencer: a verifiable, multi-tenant event sequencer (Flask app factory)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask
+from flask import g
+from flask import request
+
+from app.config import Settings
+
+__version__ = "0.1.0"
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the WSGI app. `settings` defaults to `Settings.from_env()`; the engine is created here, so call this
+    after gunicorn forks (never with `preload_app`)."""
+    from app import runtime
+    from app.api import health
+    from app.api.errors import register_error_handlers
+    from app.logging import configure_logging
+
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_size_bytes
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    runtime.init_app(app, settings)
+
+    if settings.trust_proxy_headers:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=0, x_port=0)
+
+    @app.before_request
+    def _assign_request_id():
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _REQUEST_ID.match(supplied) else str(uuid.uuid4())
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers["X-Request-ID"] = getattr(g, "request_id", "")
+        return response
+
+    register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,264 @@
+"""Settings: one frozen object built from the environment and validated once at start-up.
+
+Variable names and defaults follow the deployment guide (`DATABASE_URL`, `HOST`, `PORT`, ...). A bad value
+raises `ConfigError` whose message is one line naming the variable; entry points print it and exit 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Callable
+from typing import Mapping
+
+SCHEMA_VALIDATION_MODES = ("disabled", "warn", "enforce", "required")
+_SCHEMA_MODE_ALIASES = {"strict": "enforce"}
+_LOG_LEVELS = {
+    "trace": "DEBUG",
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "critical": "CRITICAL",
+    "off": "CRITICAL",
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value the sequencer cannot run with. The message names the variable."""
+
+
+def _secret_field(default=None):
+    return field(default=default, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated runtime configuration. Secrets are excluded from `repr` so they never reach a log line."""
+
+    database_url: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 8080
+    max_db_connections: int = 10
+    log_level: str = "INFO"
+    max_body_size_bytes: int = 10 * 1024 * 1024
+    max_events_per_batch: int = 1000
+    max_event_payload_size: int = 1024 * 1024
+    sequencer_signing_key: bytes | None = _secret_field()
+    sequencer_id: str = "stateset-sequencer"
+    db_migrate_on_startup: bool = True
+    schema_validation_mode: str = "enforce"
+    rate_limit_per_minute: int = 1000
+    rate_limit_max_entries: int = 10000
+    rate_limit_window_seconds: int = 60
+    rate_limit_storage_uri: str = "memory://"
+    bootstrap_admin_api_key: str | None = _secret_field()
+    trust_proxy_headers: bool = False
+    require_agent_signatures: bool = False
+    long_poll_max_seconds: float = 30.0
+    metrics_require_auth: bool = False
+    l2_rpc_url: str | None = None
+    set_registry_address: str | None = None
+    sequencer_private_key: str | None = _secret_field()
+    l2_chain_id: int = 84532001
+    anchor_max_events: int = 1024
+    agent_key_cache_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read and validate every variable; raise `ConfigError` naming the first bad one."""
+        env = _Env(os.environ if environ is None else environ)
+        return cls(
+            database_url=env.get("DATABASE_URL", _database_url),
+            host=env.get("HOST", _nonempty) or "0.0.0.0",
+            port=env.int("PORT", 8080, minimum=1, maximum=65535),
+            max_db_connections=env.int("MAX_DB_CONNECTIONS", 10, minimum=1, maximum=1000),
+            log_level=_log_level(env),
+            max_body_size_bytes=env.int("MAX_BODY_SIZE_BYTES", 10 * 1024 * 1024, minimum=1024),
+            max_events_per_batch=env.int("MAX_EVENTS_PER_BATCH", 1000, minimum=1),
+            max_event_payload_size=env.int("MAX_EVENT_PAYLOAD_SIZE", 1024 * 1024, minimum=1),
+            sequencer_signing_key=env.get("VES_SEQUENCER_SIGNING_KEY", _ed25519_seed),
+            sequencer_id=env.get("SEQUENCER_ID", _nonempty) or "stateset-sequencer",
+            db_migrate_on_startup=env.bool("DB_MIGRATE_ON_STARTUP", True),
+            schema_validation_mode=env.get("SCHEMA_VALIDATION_MODE", _schema_mode) or "enforce",
+            rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 1000, minimum=0),
+            rate_limit_max_entries=env.int("RATE_LIMIT_MAX_ENTRIES", 10000, minimum=1),
+            rate_limit_window_seconds=env.int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=86400),
+            rate_limit_storage_uri=env.get("RATE_LIMIT_STORAGE_URI", _storage_uri) or "memory://",
+            bootstrap_admin_api_key=env.get("BOOTSTRAP_ADMIN_API_KEY", _bootstrap_key),
+            trust_proxy_headers=env.bool("TRUST_PROXY_HEADERS", False),
+            require_agent_signatures=env.bool("REQUIRE_AGENT_SIGNATURES", False),
+            long_poll_max_seconds=env.float("LONG_POLL_MAX_SECONDS", 30.0, minimum=0.0, maximum=300.0),
+            metrics_require_auth=env.bool("METRICS_REQUIRE_AUTH", False),
+            l2_rpc_url=env.get("L2_RPC_URL", _http_url),
+            set_registry_address=env.get("SET_REGISTRY_ADDRESS", _eth_address),
+            sequencer_private_key=env.get("SEQUENCER_PRIVATE_KEY", _eth_private_key),
+            l2_chain_id=env.int("L2_CHAIN_ID", 84532001, minimum=1),
+            anchor_max_events=env.int("ANCHOR_MAX_EVENTS", 1024, minimum=1, maximum=1 << 20),
+            agent_key_cache_seconds=env.float("AGENT_KEY_CACHE_SECONDS", 5.0, minimum=0.0, maximum=300.0),
+        )
+
+    def replace(self, **changes) -> "Settings":
+        """Return a copy with `changes` applied (tests build variants this way)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def anchoring_configured(self) -> bool:
+        return bool(self.l2_rpc_url and self.set_registry_address and self.sequencer_private_key)
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def get(self, name: str, parse: Callable[[str, str], object]):
+        value = self.raw(name)
+        return None if value is None else parse(name, value)
+
+    def int(self, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+        _check_range(name, number, minimum, maximum)
+        return number
+
+    def float(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        if number != number:
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        _check_range(name, number, minimum, maximum)
+        return number
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{name} must be one of 1/0/true/false/yes/no/on/off, got {value!r}")
+
+
+def _check_range(name, number, minimum, maximum):
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {number}")
+
+
+def _nonempty(name: str, value: str) -> str:
+    return value
+
+
+def _database_url(name: str, value: str) -> str:
+    """Accept postgres:// and postgresql:// URLs; SQLAlchemy gets the psycopg2 driver explicitly."""
+    match = re.match(r"^(postgres|postgresql)(\+psycopg2)?://", value)
+    if not match:
+        raise ConfigError(f"{name} must be a postgres:// or postgresql:// URL")
+    return "postgresql+psycopg2://" + value[match.end():]
+
+
+def _schema_mode(name: str, value: str) -> str:
+    mode = _SCHEMA_MODE_ALIASES.get(value.lower(), value.lower())
+    if mode not in SCHEMA_VALIDATION_MODES:
+        raise ConfigError(f"{name} must be one of disabled, warn, enforce (alias strict), required; got {value!r}")
+    return mode
+
+
+def _storage_uri(name: str, value: str) -> str:
+    if not re.match(r"^(memory|redis|rediss|redis\+unix|redis\+sentinel|redis\+cluster|memcached)://", value):
+        raise ConfigError(f"{name} must be memory://, redis://host:port or another flask-limiter storage URI")
+    return value
+
+
+def _http_url(name: str, value: str) -> str:
+    if not re.match(r"^(https?|wss?)://\S+$", value):
+        raise ConfigError(f"{name} must be an http(s):// or ws(s):// URL")
+    return value
+
+
+def _eth_address(name: str, value: str) -> str:
+    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
+        raise ConfigError(f"{name} must be a 0x-prefixed 20-byte hex address")
+    return value
+
+
+def _eth_private_key(name: str, value: str) -> str:
+    hexpart = value[2:] if value.lower().startswith("0x") else value
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", hexpart):
+        raise ConfigError(f"{name} must be a 32-byte hex private key")
+    return "0x" + hexpart.lower()
+
+
+def _bootstrap_key(name: str, value: str) -> str:
+    if len(value) < 16:
+        raise ConfigError(f"{name} must be at least 16 characters long")
+    return value
+
+
+def decode_key_material(value: str) -> bytes | None:
+    """Decode hex (optionally 0x-prefixed) or standard/url-safe base64; None if neither parses."""
+    hexpart = value[2:] if value.lower().startswith("0x") else value
+    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", hexpart):
+        return bytes.fromhex(hexpart)
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _ed25519_seed(name: str, value: str) -> bytes:
+    decoded = decode_key_material(value)
+    if decoded is None:
+        raise ConfigError(f"{name} must be a 32-byte Ed25519 seed in hex or base64")
+    if len(decoded) != 32:
+        raise ConfigError(f"{name} must decode to 32 bytes (an Ed25519 seed), got {len(decoded)} bytes")
+    return decoded
+
+
+def _log_level(env: _Env) -> str:
+    """LOG_LEVEL wins; else RUST_LOG's leading default directive (`info,stateset_sequencer=debug` -> INFO)."""
+    explicit = env.raw("LOG_LEVEL")
+    if explicit is not None:
+        level = _LOG_LEVELS.get(explicit.lower())
+        if level is None:
+            raise ConfigError(f"LOG_LEVEL must be one of trace, debug, info, warn, error; got {explicit!r}")
+        return level
+    rust_log = env.raw("RUST_LOG")
+    if rust_log is None:
+        return "INFO"
+    for directive in rust_log.split(","):
+        directive = directive.strip()
+        if directive and "=" not in directive:
+            level = _LOG_LEVELS.get(directive.lower())
+            if level is None:
+                raise ConfigError(f"RUST_LOG has an unknown default level {directive!r}")
+            return level
+    return "INFO"

@@ -1,0 +1,49 @@
+"""PostgreSQL advisory-lock keys and helpers.
+
+Each lock purpose has its own domain tag, so a sequencing lock can never collide with a commitment lock for the
+same stream. Keys are signed 64-bit integers (what `pg_advisory_*lock(bigint)` takes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from sqlalchemy import Connection
+from sqlalchemy import text
+
+MIGRATION_LOCK_KEY = 0x5345515F4D494752  # "SEQ_MIGR"
+ANCHOR_RUN_LOCK_KEY = 0x5345515F414E4348  # "SEQ_ANCH"
+
+
+def _key(tag: bytes, tenant_id: uuid.UUID, store_id: uuid.UUID) -> int:
+    digest = hashlib.sha256(tag + tenant_id.bytes + store_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def stream_lock_key(tenant_id: uuid.UUID, store_id: uuid.UUID) -> int:
+    """Lock key serialising sequence allocation for one stream."""
+    return _key(b"SEQ_STREAM_LOCK_V1", tenant_id, store_id)
+
+
+def commitment_lock_key(tenant_id: uuid.UUID, store_id: uuid.UUID) -> int:
+    """Lock key serialising commitment creation for one stream (separate key space from sequencing)."""
+    return _key(b"SEQ_COMMIT_LOCK_V1", tenant_id, store_id)
+
+
+def lock_transaction(conn: Connection, key: int) -> None:
+    """Take `pg_advisory_xact_lock(key)`.
+
+    MUST run inside a transaction; the lock is released at commit or rollback. Callers that need several locks
+    MUST take them in ascending key order so that two transactions never deadlock.
+    """
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def try_lock_session(conn: Connection, key: int) -> bool:
+    """Try `pg_advisory_lock(key)` for the connection's session; True when taken. Release with `unlock_session`."""
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+
+
+def unlock_session(conn: Connection, key: int) -> None:
+    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})

@@ -1,0 +1,242 @@
+"""SQLAlchemy Core tables: the single source of the schema, and Alembic's `target_metadata`.
+
+Every hash is `bytea` with a length check; every table is keyed by `tenant_id` first so it can be distributed by
+tenant (see DESIGN.md, "Processes and scale"). `events` is append-only (a trigger installed by the first migration
+refuses UPDATE and DELETE).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger
+from sqlalchemy import CheckConstraint
+from sqlalchemy import Column
+from sqlalchemy import DateTime
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
+from sqlalchemy import MetaData
+from sqlalchemy import PrimaryKeyConstraint
+from sqlalchemy import SmallInteger
+from sqlalchemy import Table
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy import func
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+
+def _uuid(name: str, nullable: bool = False) -> Column:
+    return Column(name, UUID(as_uuid=True), nullable=nullable)
+
+
+def _ts(name: str, nullable: bool = True, default_now: bool = False) -> Column:
+    return Column(
+        name,
+        DateTime(timezone=True),
+        nullable=nullable,
+        server_default=func.now() if default_now else None,
+    )
+
+
+def _hash32(name: str, nullable: bool = False) -> tuple[Column, CheckConstraint]:
+    return (
+        Column(name, LargeBinary, nullable=nullable),
+        CheckConstraint(f"octet_length({name}) = 32", name=f"{name}_len"),
+    )
+
+
+streams = Table(
+    "streams",
+    metadata,
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("head_sequence", BigInteger, nullable=False, server_default=text("0")),
+    Column("last_committed_sequence", BigInteger, nullable=False, server_default=text("0")),
+    _ts("updated_at", nullable=False, default_now=True),
+    PrimaryKeyConstraint("tenant_id", "store_id"),
+    CheckConstraint("head_sequence >= 0", name="head_nonnegative"),
+    CheckConstraint("last_committed_sequence <= head_sequence", name="committed_within_head"),
+)
+
+_plain = _hash32("payload_plain_hash")
+_cipher = _hash32("payload_cipher_hash")
+_signing = _hash32("event_signing_hash")
+_receipt = _hash32("receipt_hash")
+
+events = Table(
+    "events",
+    metadata,
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("sequence_number", BigInteger, nullable=False),
+    _uuid("event_id"),
+    _uuid("command_id", nullable=True),
+    Column("ves_version", SmallInteger, nullable=False),
+    _uuid("source_agent_id"),
+    Column("agent_key_id", BigInteger, nullable=False),
+    Column("entity_type", Text, nullable=False),
+    Column("entity_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("created_at_raw", Text, nullable=False),
+    _ts("created_at"),
+    _ts("sequenced_at", nullable=False),
+    Column("payload_kind", SmallInteger, nullable=False),
+    Column("payload", JSONB, nullable=True),
+    Column("payload_encrypted", JSONB, nullable=True),
+    _plain[0],
+    _cipher[0],
+    _signing[0],
+    Column("agent_signature", LargeBinary, nullable=True),
+    Column("base_version", BigInteger, nullable=True),
+    Column("entity_version", BigInteger, nullable=False),
+    _receipt[0],
+    Column("sequencer_signature", LargeBinary, nullable=True),
+    PrimaryKeyConstraint("tenant_id", "store_id", "sequence_number"),
+    UniqueConstraint("tenant_id", "store_id", "event_id"),
+    _plain[1],
+    _cipher[1],
+    _signing[1],
+    _receipt[1],
+    CheckConstraint("sequence_number > 0", name="sequence_positive"),
+    CheckConstraint("payload_kind IN (0, 1)", name="payload_kind_known"),
+    CheckConstraint("ves_version IN (1, 2)", name="ves_version_known"),
+    CheckConstraint(
+        "agent_signature IS NULL OR octet_length(agent_signature) = 64", name="agent_signature_len"
+    ),
+    CheckConstraint(
+        "sequencer_signature IS NULL OR octet_length(sequencer_signature) = 64", name="sequencer_signature_len"
+    ),
+    CheckConstraint("agent_key_id >= 0 AND agent_key_id <= 4294967295", name="agent_key_id_u32"),
+    CheckConstraint("entity_version >= 1", name="entity_version_positive"),
+)
+Index(
+    "idx_events_entity",
+    events.c.tenant_id,
+    events.c.store_id,
+    events.c.entity_type,
+    events.c.entity_id,
+    events.c.sequence_number,
+)
+Index(
+    "uq_events_command_id",
+    events.c.tenant_id,
+    events.c.store_id,
+    events.c.command_id,
+    unique=True,
+    postgresql_where=events.c.command_id.isnot(None),
+)
+
+entity_versions = Table(
+    "entity_versions",
+    metadata,
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("entity_type", Text, nullable=False),
+    Column("entity_id", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "store_id", "entity_type", "entity_id"),
+    CheckConstraint("version >= 0", name="version_nonnegative"),
+)
+
+agent_keys = Table(
+    "agent_keys",
+    metadata,
+    _uuid("tenant_id"),
+    _uuid("agent_id"),
+    Column("key_id", BigInteger, nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    _ts("valid_from"),
+    _ts("valid_to"),
+    _ts("revoked_at"),
+    _ts("created_at", nullable=False, default_now=True),
+    PrimaryKeyConstraint("tenant_id", "agent_id", "key_id"),
+    CheckConstraint("octet_length(public_key) = 32", name="public_key_len"),
+    CheckConstraint("key_id >= 0 AND key_id <= 4294967295", name="key_id_u32"),
+    CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from", name="validity_ordered"),
+)
+
+_merkle = _hash32("merkle_root")
+_prev = _hash32("prev_state_root")
+_new = _hash32("new_state_root")
+
+batch_commitments = Table(
+    "batch_commitments",
+    metadata,
+    _uuid("batch_id"),
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("ves_version", SmallInteger, nullable=False, server_default=text("1")),
+    Column("sequence_start", BigInteger, nullable=False),
+    Column("sequence_end", BigInteger, nullable=False),
+    Column("leaf_count", Integer, nullable=False),
+    Column("padded_leaf_count", Integer, nullable=False),
+    Column("tree_depth", SmallInteger, nullable=False),
+    _merkle[0],
+    _prev[0],
+    _new[0],
+    _ts("committed_at", nullable=False, default_now=True),
+    Column("chain_id", BigInteger, nullable=True),
+    Column("chain_tx_hash", LargeBinary, nullable=True),
+    Column("chain_block_number", BigInteger, nullable=True),
+    _ts("anchored_at"),
+    PrimaryKeyConstraint("batch_id"),
+    UniqueConstraint("tenant_id", "store_id", "sequence_start"),
+    _merkle[1],
+    _prev[1],
+    _new[1],
+    CheckConstraint("sequence_start >= 1 AND sequence_end >= sequence_start", name="range_valid"),
+    CheckConstraint("leaf_count = sequence_end - sequence_start + 1", name="leaf_count_matches"),
+    CheckConstraint("chain_tx_hash IS NULL OR octet_length(chain_tx_hash) = 32", name="chain_tx_hash_len"),
+)
+Index(
+    "idx_commitments_unanchored",
+    batch_commitments.c.tenant_id,
+    batch_commitments.c.store_id,
+    postgresql_where=batch_commitments.c.chain_tx_hash.is_(None),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _uuid("key_id"),
+    Column("key_hash", LargeBinary, nullable=False),
+    Column("key_prefix", Text, nullable=False),
+    _uuid("tenant_id", nullable=True),
+    Column("store_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'")),
+    Column("permissions", Text, nullable=False),
+    _uuid("agent_id", nullable=True),
+    Column("rate_limit", Integer, nullable=True),
+    Column("description", Text, nullable=True),
+    _ts("created_at", nullable=False, default_now=True),
+    _ts("revoked_at"),
+    PrimaryKeyConstraint("key_id"),
+    UniqueConstraint("key_hash"),
+    CheckConstraint("permissions IN ('read', 'read_write', 'admin')", name="permissions_known"),
+    CheckConstraint("octet_length(key_hash) = 32", name="key_hash_len"),
+    CheckConstraint("rate_limit IS NULL OR rate_limit > 0", name="rate_limit_positive"),
+    CheckConstraint("tenant_id IS NOT NULL OR permissions = 'admin'", name="tenant_or_global_admin"),
+)
+Index("ix_api_keys_tenant_id", api_keys.c.tenant_id)
+
+event_schemas = Table(
+    "event_schemas",
+    metadata,
+    _uuid("tenant_id"),
+    Column("event_type", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("schema", JSONB, nullable=False),
+    _ts("created_at", nullable=False, default_now=True),
+    PrimaryKeyConstraint("tenant_id", "event_type", "version"),
+    CheckConstraint("version >= 1", name="version_positive"),
+)

@@ -1,0 +1,125 @@
+"""gunicorn integration: start-up checks in the master, per-worker set-up after fork, JSON access log.
+
+Used by `config/gunicorn.conf.py`; kept here so it is importable and testable.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from gunicorn.glogging import Logger
+
+from app.config import ConfigError
+from app.config import Settings
+
+
+def load_settings_or_exit() -> Settings:
+    """Validate the environment once; on a bad value print one line naming the variable and exit 2."""
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def ensure_database_url(settings: Settings) -> Settings:
+    """With DATABASE_URL unset, start the embedded PostgreSQL and export its URL to the workers."""
+    if settings.database_url:
+        return settings
+    from app.embedded import start_embedded_postgres
+
+    url = start_embedded_postgres()
+    os.environ["DATABASE_URL"] = url
+    return settings.replace(database_url=url)
+
+
+def prepare_master(settings: Settings) -> None:
+    """Master `on_starting`: embedded DB if needed, metrics directory, migrations (once, advisory-locked)."""
+    from app.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    settings = ensure_database_url(settings)
+    prepare_prometheus_multiproc_dir()
+    if settings.db_migrate_on_startup:
+        from app.db.engine import make_engine
+        from app.db.migrations import upgrade_to_head
+
+        engine = make_engine(settings, pool_size=1)
+        try:
+            upgrade_to_head(engine)
+        finally:
+            engine.dispose()
+
+
+def prepare_prometheus_multiproc_dir() -> str:
+    """Make `PROMETHEUS_MULTIPROC_DIR` exist and start empty, so counters from a previous run do not leak in."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="sequencer-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    else:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            target = os.path.join(path, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                os.unlink(target)
+    return path
+
+
+def worker_exited(pid: int) -> None:
+    """Master `child_exit`: drop the dead worker's live gauges from the multiprocess metrics."""
+    try:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+    except Exception:  # noqa: BLE001 - metrics clean-up must never take the master down
+        pass
+
+
+class JsonAccessLogger(Logger):
+    """gunicorn logger whose access lines are JSON. `remote_addr` is the address the app saw (after ProxyFix)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from app.logging import JsonFormatter
+
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+    def access(self, resp, req, environ, request_time):
+        if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict or self.cfg.syslog):
+            return
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        line = {
+            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": "INFO",
+            "target": "gunicorn::access",
+            "message": "request",
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "status": int(status),
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "request_id": dict(resp.headers).get("X-Request-ID"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+        }
+        try:
+            self.access_log.info(json.dumps(line, ensure_ascii=False))
+        except Exception:  # noqa: BLE001 - an access-log failure must not fail the request
+            self.exception("failed to write access log line")
+
+
+def announce_listening(settings: Settings) -> None:
+    """Master `when_ready`: one human line saying where the sequencer answers."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(f"StateSet Sequencer listening on http://{host}:{settings.port} (health: /health, ready: /ready)",
+          file=sys.stderr, flush=True)

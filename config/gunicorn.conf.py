@@ -1,0 +1,46 @@
+"""gunicorn configuration for the sequencer: `gunicorn -c config/gunicorn.conf.py wsgi:app`.
+
+Settings come from the environment (see README). Migrations run once in the master before workers fork; each
+worker builds its own database engine when it imports `wsgi:app` (no `preload_app`).
+"""
+
+import multiprocessing
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from app.serving import load_settings_or_exit  # noqa: E402
+from app.serving import prepare_master  # noqa: E402
+from app.serving import announce_listening  # noqa: E402
+from app.serving import worker_exited  # noqa: E402
+
+_settings = load_settings_or_exit()
+
+bind = [f"[{_settings.host}]:{_settings.port}" if ":" in _settings.host else f"{_settings.host}:{_settings.port}"]
+workers = int(os.environ.get("WEB_CONCURRENCY") or (2 * multiprocessing.cpu_count() + 1))
+worker_class = "sync"
+timeout = int(max(60, _settings.long_poll_max_seconds + 30))
+graceful_timeout = 30
+keepalive = 5
+preload_app = False
+accesslog = "-"
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+logger_class = "app.serving.JsonAccessLogger"
+limit_request_line = 8190
+limit_request_fields = 100
+proc_name = "stateset-sequencer"
+control_socket_disable = True
+
+
+def on_starting(server):
+    prepare_master(_settings)
+
+
+def child_exit(server, worker):
+    worker_exited(worker.pid)
+
+
+def when_ready(server):
+    announce_listening(_settings)

@@ -1,0 +1,120 @@
+import subprocess
+import sys
+
+import pytest
+
+from app.config import ConfigError
+from app.config import Settings
+from tests.support.servers import ROOT
+
+
+def test_defaults_match_the_deployment_guide():
+    s = Settings.from_env({})
+    assert (s.host, s.port, s.max_db_connections) == ("0.0.0.0", 8080, 10)
+    assert (s.max_body_size_bytes, s.max_events_per_batch, s.max_event_payload_size) == (10485760, 1000, 1048576)
+    assert s.l2_chain_id == 84532001
+    assert s.db_migrate_on_startup is True
+    assert s.database_url is None
+    assert s.sequencer_signing_key is None
+
+
+def test_every_guide_variable_is_read():
+    env = {
+        "DATABASE_URL": "postgres://u:p@db:5432/seq",
+        "HOST": "127.0.0.1",
+        "PORT": "9000",
+        "MAX_DB_CONNECTIONS": "20",
+        "RUST_LOG": "debug",
+        "MAX_BODY_SIZE_BYTES": "2048",
+        "MAX_EVENTS_PER_BATCH": "10",
+        "MAX_EVENT_PAYLOAD_SIZE": "100",
+        "VES_SEQUENCER_SIGNING_KEY": "ab" * 32,
+        "DB_MIGRATE_ON_STARTUP": "0",
+        "SCHEMA_VALIDATION_MODE": "required",
+        "RATE_LIMIT_PER_MINUTE": "100",
+        "RATE_LIMIT_MAX_ENTRIES": "500",
+        "RATE_LIMIT_WINDOW_SECONDS": "30",
+        "L2_RPC_URL": "http://127.0.0.1:8545",
+        "SET_REGISTRY_ADDRESS": "0x" + "12" * 20,
+        "SEQUENCER_PRIVATE_KEY": "0x" + "34" * 32,
+        "L2_CHAIN_ID": "31337",
+    }
+    s = Settings.from_env(env)
+    assert s.database_url == "postgresql+psycopg2://u:p@db:5432/seq"
+    assert (s.host, s.port, s.max_db_connections, s.log_level) == ("127.0.0.1", 9000, 20, "DEBUG")
+    assert (s.max_body_size_bytes, s.max_events_per_batch, s.max_event_payload_size) == (2048, 10, 100)
+    assert s.sequencer_signing_key == bytes([0xAB]) * 32
+    assert s.db_migrate_on_startup is False
+    assert s.schema_validation_mode == "required"
+    assert (s.rate_limit_per_minute, s.rate_limit_max_entries, s.rate_limit_window_seconds) == (100, 500, 30)
+    assert s.anchoring_configured and s.l2_chain_id == 31337
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["00" * 32, "0x" + "00" * 32, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"],
+)
+def test_signing_key_accepts_hex_and_base64(value):
+    key = Settings.from_env({"VES_SEQUENCER_SIGNING_KEY": value}).sequencer_signing_key
+    assert len(key) == 32
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"VES_SEQUENCER_SIGNING_KEY": "ab" * 31}, "VES_SEQUENCER_SIGNING_KEY"),
+        ({"VES_SEQUENCER_SIGNING_KEY": "not a key!"}, "VES_SEQUENCER_SIGNING_KEY"),
+        ({"SCHEMA_VALIDATION_MODE": "paranoid"}, "SCHEMA_VALIDATION_MODE"),
+        ({"MAX_DB_CONNECTIONS": "0"}, "MAX_DB_CONNECTIONS"),
+        ({"DB_MIGRATE_ON_STARTUP": "maybe"}, "DB_MIGRATE_ON_STARTUP"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"SET_REGISTRY_ADDRESS": "0x1234"}, "SET_REGISTRY_ADDRESS"),
+        ({"SEQUENCER_PRIVATE_KEY": "0x12"}, "SEQUENCER_PRIVATE_KEY"),
+        ({"L2_CHAIN_ID": "-1"}, "L2_CHAIN_ID"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ],
+)
+def test_bad_value_names_the_variable(env, variable):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert str(info.value).startswith(variable)
+    assert "\n" not in str(info.value)
+
+
+def test_strict_is_an_alias_for_enforce():
+    assert Settings.from_env({"SCHEMA_VALIDATION_MODE": "strict"}).schema_validation_mode == "enforce"
+
+
+@pytest.mark.parametrize(
+    ("rust_log", "level"),
+    [("info,stateset_sequencer=debug", "INFO"), ("debug,sqlx=debug", "DEBUG"), ("warn", "WARNING"),
+     ("stateset_sequencer=debug", "INFO"), ("trace", "DEBUG"), ("error", "ERROR")],
+)
+def test_rust_log_leading_default_sets_level(rust_log, level):
+    assert Settings.from_env({"RUST_LOG": rust_log}).log_level == level
+
+
+def test_log_level_wins_over_rust_log():
+    assert Settings.from_env({"RUST_LOG": "debug", "LOG_LEVEL": "error"}).log_level == "ERROR"
+
+
+def test_secrets_are_not_in_repr():
+    s = Settings.from_env(
+        {"VES_SEQUENCER_SIGNING_KEY": "cd" * 32, "BOOTSTRAP_ADMIN_API_KEY": "super-secret-bootstrap-key",
+         "SEQUENCER_PRIVATE_KEY": "ef" * 32}
+    )
+    text = repr(s)
+    assert "cdcd" not in text and "super-secret" not in text and "efef" not in text
+
+
+def test_gunicorn_start_up_stops_with_one_clear_line_on_bad_config():
+    env = {"PATH": "/usr/bin:/bin", "PORT": "not-a-port", "DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "configuration error: PORT must be an integer" in result.stderr
+    assert "Traceback" not in result.stderr
