@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from app.chain.errors import ChainError
+from app.chain.errors import ReceiptTimeout
 from app.chain.errors import RegistryNotDeployed
 from app.chain.errors import TransactionReverted
 from app.chain.registry import RegistryClient
@@ -363,3 +364,14 @@ def test_ensure_deployed_checks_the_chain_id(chain):
     wrong_chain = RegistryClient(chain.w3, chain.registry_address, chain_id=84532001)
     with pytest.raises(ChainError, match="another chain"):
         wrong_chain.ensure_deployed()
+
+
+def test_unmined_transaction_times_out_with_its_hash(chain, registry, stream_id):
+    chain.tester.disable_auto_mine_transactions()
+    tx_hash = registry.send_commit_batch(*next_commitment(stream_id, None, 1).as_args())
+
+    with pytest.raises(ReceiptTimeout) as raised:
+        registry.wait_for_receipt(tx_hash, timeout=0.3)
+    assert raised.value.tx_hash == tx_hash
+    chain.tester.mine_block()
+    assert registry.wait_for_receipt(tx_hash, timeout=5)["status"] == 1
