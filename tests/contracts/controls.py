@@ -1,4 +1,4 @@
-"""Controls for registry tests: VES stream ids, chained state roots and valid next commitments."""
+"""Controls for registry tests: valid next commitments with state roots chained by app.ves (VES.md)."""
 
 from __future__ import annotations
 
@@ -6,27 +6,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
+from app.ves.hashing import stream_id as ves_stream_id
+from app.ves.merkle import state_root as ves_state_root
+
 ZERO_ROOT = bytes(32)
 
-
-def ves_stream_id(tenant_id: uuid.UUID, store_id: uuid.UUID) -> bytes:
-    """stream_id per VES.md §Streams and sequence numbers."""
-    return hashlib.sha256(b"VES_STREAM_V1" + tenant_id.bytes + store_id.bytes).digest()
-
-
-def ves_state_root(
-    stream_id: bytes, prev_state_root: bytes, merkle_root: bytes, sequence_start: int, sequence_end: int, leaf_count: int
-) -> bytes:
-    """new_state_root per VES.md §Merkle commitments, "State root chain"."""
-    return hashlib.sha256(
-        b"VES_STATE_ROOT_V1"
-        + stream_id
-        + prev_state_root
-        + merkle_root
-        + sequence_start.to_bytes(8, "big")
-        + sequence_end.to_bytes(8, "big")
-        + leaf_count.to_bytes(4, "big")
-    ).digest()
+__all__ = ["ZERO_ROOT", "Commitment", "next_commitment", "ves_state_root", "ves_stream_id"]
 
 
 @dataclass(frozen=True)

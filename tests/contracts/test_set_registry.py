@@ -59,7 +59,7 @@ def assert_reverts(client: RegistryClient, commitment: Commitment, reason: str) 
     assert client.get_batch(commitment.batch_id) == batch_before
 
 
-def test_ves_state_root_helper_reproduces_the_published_chain():
+def test_anchored_state_roots_reproduce_the_published_chain():
     assert ves_stream_id(TWO_STEPS_TENANT, TWO_STEPS_STORE) == TWO_STEPS_STREAM_ID
     prev = ZERO_ROOT
     for start, end, leaf_count, merkle_root, new_state_root in TWO_STEPS:
