@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import uuid
 
@@ -10,8 +11,14 @@ from flask import g
 from flask import request
 
 from app.config import Settings
+from app.errors import PayloadTooLarge
 
 __version__ = "0.1.0"
+
+BLUEPRINTS = (
+    "app.api.health",
+    "app.api.admin",
+)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -20,8 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the WSGI app. `settings` defaults to `Settings.from_env()`; the engine is created here, so call this
     after gunicorn forks (never with `preload_app`)."""
     from app import runtime
-    from app.api import health
     from app.api.errors import register_error_handlers
+    from app.auth import authenticate
+    from app.limits import init_limiter
     from app.logging import configure_logging
 
     settings = settings or Settings.from_env()
@@ -43,11 +51,28 @@ def create_app(settings: Settings | None = None) -> Flask:
         supplied = request.headers.get("X-Request-ID", "")
         g.request_id = supplied if _REQUEST_ID.match(supplied) else str(uuid.uuid4())
 
+    @app.before_request
+    def _reject_oversized_body():
+        if request.content_length is not None and request.content_length > settings.max_body_size_bytes:
+            raise PayloadTooLarge(
+                f"Request body is larger than MAX_BODY_SIZE_BYTES ({settings.max_body_size_bytes} bytes)."
+            )
+
+    init_limiter(app, settings)
+
+    @app.before_request
+    def _authenticate_unless_public():
+        view = app.view_functions.get(request.endpoint) if request.endpoint else None
+        if view is not None and not getattr(view, "is_public", False):
+            authenticate()
+
     @app.after_request
     def _echo_request_id(response):
         response.headers["X-Request-ID"] = getattr(g, "request_id", "")
         return response
 
     register_error_handlers(app)
-    app.register_blueprint(health.bp)
+    for module_name in BLUEPRINTS:
+        module = importlib.import_module(module_name)
+        app.register_blueprint(module.bp)
     return app

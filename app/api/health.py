@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import __version__
 from app import runtime
 from app.api.errors import error_response
+from app.auth import public
 from app.db.migrations import current_revision
 from app.db.migrations import head_revision
 
@@ -19,12 +20,14 @@ log = logging.getLogger("stateset_sequencer.api")
 
 
 @bp.get("/health")
+@public
 def health():
     """Liveness: the process answers. No database access."""
     return jsonify(status="healthy", service="stateset-sequencer", version=__version__)
 
 
 @bp.get("/ready")
+@public
 def ready():
     """Readiness: the database answers and its schema is at Alembic head; else 503."""
     try:

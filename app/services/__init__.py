@@ -1,0 +1,1 @@
+"""Services: orchestration that owns transactions and calls the pure `ves/` core and the `db/` layer."""
