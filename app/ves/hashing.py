@@ -177,11 +177,14 @@ def recipients_hash(recipients: Sequence[Mapping[str, object]]) -> bytes:
     """`SHA256("VES_RECIPIENTS_V1" || JCS(recipients sorted by recipient_kid))`.
 
     Each recipient MUST carry base64url `recipient_kid`, `enc_b64u` and `ct_b64u`; the objects are canonicalised as
-    sent (sorted by the `recipient_kid` string, code-point order, stable for duplicates).
+    sent, sorted by the `recipient_kid` string (code-point order). Duplicate kids are rejected: they would make the
+    hash depend on the order the agent sent them in.
     """
     if isinstance(recipients, (str, bytes)) or not isinstance(recipients, Sequence):
         raise InvalidEncoding("Invalid payload_encrypted.recipients (expected a list)")
     ordered = sorted(recipients, key=_recipient_kid)
+    if len({recipient["recipient_kid"] for recipient in ordered}) != len(ordered):
+        raise InvalidEncoding("Duplicate recipient (field: payload_encrypted.recipients[].recipient_kid)")
     return hashlib.sha256(TAG_RECIPIENTS + jcs([dict(r) for r in ordered])).digest()
 
 
