@@ -206,9 +206,8 @@ def payload_cipher_hash(payload_encrypted: Mapping[str, object], fields: EventSi
     tag = b64u_decode(payload_encrypted["tag_b64u"], "payload_encrypted.tag_b64u")
     if len(tag) != TAG_SIZE:
         raise InvalidEncoding(f"Invalid payload_encrypted.tag_b64u (expected {TAG_SIZE} bytes)")
-    preimage = b"".join(
-        (TAG_PAYLOAD_CIPHER, nonce, payload_aad(fields), ciphertext, tag, recipients_hash(payload_encrypted["recipients"]))
-    )
+    recipients_digest = recipients_hash(payload_encrypted["recipients"])
+    preimage = b"".join((TAG_PAYLOAD_CIPHER, nonce, payload_aad(fields), ciphertext, tag, recipients_digest))
     return hashlib.sha256(preimage).digest()
 
 

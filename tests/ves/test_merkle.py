@@ -99,7 +99,8 @@ def test_proof_for_padding_slot_or_negative_index_is_refused(leaf_index):
 
 
 def test_unsigned_event_leaf_uses_64_zero_bytes():
-    tenant, store, signing_hash = "f441ee61-a478-43a8-b2a4-417327cccfa4", "c7f65a03-9b5f-4de8-81ab-a52bc80e871f", bytes(32)
+    tenant, store = "f441ee61-a478-43a8-b2a4-417327cccfa4", "c7f65a03-9b5f-4de8-81ab-a52bc80e871f"
+    signing_hash = bytes(32)
     zero_signed = ves.leaf_hash(tenant, store, 7, signing_hash, bytes(64))
     assert ves.leaf_hash(tenant, store, 7, signing_hash, None) == zero_signed
     assert ves.leaf_hash(tenant, store, 7, signing_hash, b"") == zero_signed
@@ -174,7 +175,8 @@ def test_flipping_any_bit_of_any_path_element_breaks_the_proof(case, data):
 @given(case=proofs(min_count=2), data=st.data())
 def test_any_other_index_breaks_the_proof(case, data):
     count, proof = case
-    other = data.draw(st.integers(min_value=0, max_value=2 ** (len(proof.proof_path) + 2)).filter(lambda i: i != proof.leaf_index))
+    indexes = st.integers(min_value=0, max_value=2 ** (len(proof.proof_path) + 2))
+    other = data.draw(indexes.filter(lambda i: i != proof.leaf_index))
     assert not ves.verify_inclusion(proof.leaf_hash, proof.merkle_root, proof.proof_path, other)
     assert not ves.verify_inclusion(proof.leaf_hash, proof.merkle_root, proof.proof_path, other, count)
 
@@ -258,7 +260,9 @@ MUTATIONS = {
     "reversed-proof": lambda a: {**a, "proof_path": a["proof_path"][::-1]},
     "index-plus-one": lambda a: {**a, "leaf_index": a["leaf_index"] + 1, "directions": None},
     "index-minus-one": lambda a: {**a, "leaf_index": a["leaf_index"] - 1, "directions": None},
-    "index-plus-2^depth": lambda a: {**a, "leaf_index": a["leaf_index"] + 2 ** len(a["proof_path"]), "leaf_count": None},
+    "index-plus-2^depth": lambda a: {
+        **a, "leaf_index": a["leaf_index"] + 2 ** len(a["proof_path"]), "leaf_count": None
+    },
     "index-plus-2^depth-no-directions": lambda a: {
         **a, "leaf_index": a["leaf_index"] + 2 ** len(a["proof_path"]), "leaf_count": None, "directions": None
     },
