@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 BLUEPRINTS = (
     "app.api.health",
     "app.api.admin",
+    "app.api.metrics",
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.auth import authenticate
     from app.limits import init_limiter
     from app.logging import configure_logging
+    from app.metrics import init_metrics
 
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     register_error_handlers(app)
+    init_metrics(app, settings, app.extensions["sequencer"].engine)
     for module_name in BLUEPRINTS:
         module = importlib.import_module(module_name)
         app.register_blueprint(module.bp)
