@@ -1,0 +1,79 @@
+"""deploy/postgres/postgresql.conf.d/sequencer.conf parsed by the real PostgreSQL 16 server (`postgres -C`), which
+rejects unknown names, bad units and out-of-range values in the whole file before printing anything."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def scratch(repo_root):
+    """A world-readable directory with the config files and an empty data directory the postgres user owns.
+
+    Not under pytest's tmp_path: its parents are private to the current user, and postgres runs as `postgres`.
+    """
+    tmp_path = Path(tempfile.mkdtemp(prefix="seq-pgconf-"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pg_hba.conf").write_text("")
+    (data / "pg_ident.conf").write_text("")
+    shutil.copy(repo_root / "deploy/postgres/postgresql.conf.d/sequencer.conf", tmp_path / "sequencer.conf")
+    os.chmod(tmp_path, 0o755)
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def show(postgres_bin_dir, postgres_user_command, scratch, config_name, setting):
+    data = scratch / "data"
+    argv = [str(postgres_bin_dir / "postgres"), f"--config-file={scratch / config_name}",
+            "-c", f"data_directory={data}", "-c", f"hba_file={data / 'pg_hba.conf'}",
+            "-c", f"ident_file={data / 'pg_ident.conf'}", "-C", setting]
+    return subprocess.run(postgres_user_command(argv), capture_output=True, text=True)
+
+
+def settings_in(path):
+    return dict(re.findall(r"^([a-z_]+)\s*=\s*(\S+)", path.read_text(), re.M))
+
+
+def test_every_setting_is_accepted_by_postgres(repo_root, postgres_bin_dir, postgres_user_command, scratch):
+    settings = settings_in(repo_root / "deploy/postgres/postgresql.conf.d/sequencer.conf")
+    assert len(settings) >= 18
+    for name in settings:
+        result = show(postgres_bin_dir, postgres_user_command, scratch, "sequencer.conf", name)
+        assert result.returncode == 0 and result.stdout.strip(), f"{name}: {result.stderr}"
+    shared_buffers = show(postgres_bin_dir, postgres_user_command, scratch, "sequencer.conf", "shared_buffers")
+    assert int(shared_buffers.stdout) * 8 * 1024 == 4 * 1024**3
+
+
+@pytest.mark.parametrize("mutation", [("shared_buffers = 4GB", "shared_bufers = 4GB"),
+                                      ("shared_buffers = 4GB", "shared_buffers = 4GiB"),
+                                      ("effective_io_concurrency = 200", "effective_io_concurrency = 2000")])
+def test_postgres_rejects_mutated_settings(postgres_bin_dir, postgres_user_command, scratch, mutation):
+    path = scratch / "sequencer.conf"
+    text = path.read_text()
+    assert mutation[0] in text
+    path.write_text(text.replace(*mutation))
+    assert show(postgres_bin_dir, postgres_user_command, scratch, "sequencer.conf", "work_mem").returncode != 0
+
+
+def test_kubernetes_base_config_includes_the_drop_in_and_overrides_memory(repo_root, postgres_bin_dir,
+                                                                         postgres_user_command, scratch):
+    import yaml
+
+    docs = yaml.safe_load_all((repo_root / "deploy/k8s/postgres-statefulset.yaml").read_text())
+    data = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    (scratch / "postgresql.conf").write_text(data["postgresql.conf"])
+    shared_buffers = show(postgres_bin_dir, postgres_user_command, scratch, "postgresql.conf", "shared_buffers")
+    assert shared_buffers.returncode == 0, shared_buffers.stderr
+    assert int(shared_buffers.stdout) * 8 * 1024 == 1024**3
+    work_mem = show(postgres_bin_dir, postgres_user_command, scratch, "postgresql.conf", "work_mem")
+    assert int(work_mem.stdout) == 64 * 1024
