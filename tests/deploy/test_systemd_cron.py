@@ -97,3 +97,11 @@ def test_crontab_line_is_well_formed(repo_root):
     assert "stateset-sequencer-admin anchor --once" in command
     assert "flock -n" in command
     subprocess.run(["sh", "-n", "-c", command], check=True)
+
+
+def test_env_example_sets_only_settings_the_app_reads(repo_root, known_setting_names):
+    lines = (repo_root / "deploy/systemd/sequencer.env.example").read_text().splitlines()
+    names = {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+    assert "DATABASE_URL" in names
+    assert not (names - known_setting_names)
+    assert "PROMETHEUS_MULTIPROC_DIR" not in names
