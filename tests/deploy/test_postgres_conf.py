@@ -77,3 +77,24 @@ def test_kubernetes_base_config_includes_the_drop_in_and_overrides_memory(repo_r
     assert int(shared_buffers.stdout) * 8 * 1024 == 1024**3
     work_mem = show(postgres_bin_dir, postgres_user_command, scratch, "postgresql.conf", "work_mem")
     assert int(work_mem.stdout) == 64 * 1024
+
+
+def test_guide_indexes_exist_after_migration(database_url):
+    """The deployment guide's indexes, as created by the Alembic migrations (docs/DEPLOYMENT.md, PostgreSQL)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        indexes = dict(conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+                       .all())
+        primary_key = conn.execute(sa.text(
+            "SELECT array_agg(a.attname ORDER BY k.ordinality) FROM pg_constraint c "
+            "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ordinality) "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+            "WHERE c.conrelid = 'events'::regclass AND c.contype = 'p'")).scalar_one()
+    engine.dispose()
+    assert primary_key == ["tenant_id", "store_id", "sequence_number"]
+    assert "(tenant_id, store_id, entity_type, entity_id" in indexes["idx_events_entity"]
+    assert indexes["idx_commitments_unanchored"].startswith(
+        "CREATE INDEX idx_commitments_unanchored ON public.batch_commitments USING btree (tenant_id, store_id")
+    assert indexes["idx_commitments_unanchored"].endswith("WHERE (chain_tx_hash IS NULL)")
