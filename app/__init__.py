@@ -19,6 +19,13 @@ BLUEPRINTS = (
     "app.api.health",
     "app.api.admin",
     "app.api.metrics",
+    "app.api.sequencer",
+    "app.api.agents",
+    "app.api.ingest",
+    "app.api.query",
+    "app.api.schema_registry",
+    "app.api.commitments",
+    "app.api.anchoring",
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -37,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_size_bytes
     app.json.sort_keys = False
     app.json.ensure_ascii = False

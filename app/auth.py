@@ -128,6 +128,18 @@ def require(permission: str, tenant_id: uuid.UUID | None = None, store_id: uuid.
     return principal
 
 
+def require_permission(permission: str) -> Principal:
+    """Authenticate and check the permission level only; scope is then judged per tenant/store (e.g. per event).
+
+    :raise 401: no, unknown or revoked key.
+    :raise 403: the key's permission is below `permission`.
+    """
+    principal = authenticate()
+    if _RANK[principal.permissions] < _RANK[permission]:
+        raise Forbidden(f"This API key lacks the {permission!r} permission.", code="INSUFFICIENT_PERMISSION")
+    return principal
+
+
 def public(view):
     """Mark a view as reachable without an API key."""
     view.is_public = True

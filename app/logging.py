@@ -48,5 +48,5 @@ def configure_logging(level: str) -> None:
     handler._sequencer_json = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("werkzeug", "urllib3", "web3", "asyncio", "pgserver"):
+    for noisy in ("werkzeug", "urllib3", "web3", "asyncio", "pgserver", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -1,6 +1,6 @@
-"""Per-process runtime state attached to the Flask app: settings, engine, sequencer signer.
+"""Per-process runtime state attached to the Flask app: settings, engine, receipt signer, schema validator.
 
-`current()` is how blueprints and services reach it; nothing else keeps module-level state.
+`current()` is how blueprints reach it; nothing else keeps module-level state.
 """
 
 from __future__ import annotations
@@ -19,10 +19,21 @@ from app.db.engine import make_engine
 class Runtime:
     settings: Settings
     engine: Engine
+    signer: object
+    schemas: object
 
 
 def init_app(app: Flask, settings: Settings) -> Runtime:
-    runtime = Runtime(settings=settings, engine=make_engine(settings))
+    from app.services.ingest import ReceiptSigner
+    from app.services.schemas import SchemaValidator
+
+    engine = make_engine(settings)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        signer=ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key),
+        schemas=SchemaValidator(engine, settings.schema_validation_mode),
+    )
     app.extensions["sequencer"] = runtime
     return runtime
 

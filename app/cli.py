@@ -1,0 +1,228 @@
+"""`stateset-sequencer-admin`: operate the sequencer from a shell (also `python -m app.cli`).
+
+Works against `DATABASE_URL`, or against the embedded PostgreSQL under ./var/ when it is unset (as `bin/run` does).
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import uuid
+
+from app.config import ConfigError
+from app.config import Settings
+from app.errors import SequencerError
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr with exit code 1."""
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if not settings.database_url:
+        from app.embedded import start_embedded_postgres
+
+        settings = settings.replace(database_url=start_embedded_postgres())
+    return settings
+
+
+def _engine(settings: Settings, migrate: bool = True):
+    from app.db.engine import make_engine
+    from app.db.migrations import upgrade_to_head
+
+    engine = make_engine(settings, pool_size=2)
+    if migrate and settings.db_migrate_on_startup:
+        upgrade_to_head(engine)
+    return engine
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {value!r}") from None
+
+
+def _u32(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if not 0 <= number <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError("must fit in u32")
+    return number
+
+
+def _timestamp(value: str) -> datetime.datetime:
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 timestamp: {value!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("timestamp needs a time zone (e.g. Z)")
+    return moment
+
+
+def cmd_migrate(args) -> int:
+    from app.db.engine import make_engine
+    from app.db.migrations import head_revision
+    from app.db.migrations import upgrade_to_head
+
+    engine = make_engine(_settings(), pool_size=1)
+    try:
+        applied = upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+    print(f"database {'migrated' if applied else 'already'} at revision {head_revision()}")
+    return 0
+
+
+def cmd_create_api_key(args) -> int:
+    from app.api.admin import api_key_view
+    from app.services.api_keys import create_api_key
+
+    engine = _engine(_settings())
+    try:
+        secret, record = create_api_key(engine, tenant_id=args.tenant, permissions=args.permissions,
+                                        store_ids=args.store or [], agent_id=args.agent, rate_limit=args.rate_limit,
+                                        description=args.description)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps({"api_key": secret, **api_key_view(record)}))
+    else:
+        print(f"key_id:  {record.key_id}")
+        print(f"api_key: {secret}")
+        print("Store the key now: it is not shown again and only its hash is kept.", file=sys.stderr)
+    return 0
+
+
+def cmd_list_api_keys(args) -> int:
+    from app.api.admin import api_key_view
+    from app.services.api_keys import list_api_keys
+
+    engine = _engine(_settings())
+    try:
+        records = list_api_keys(engine, args.tenant)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps([api_key_view(r) for r in records]))
+        return 0
+    for r in records:
+        state = f"revoked {r.revoked_at.isoformat()}" if r.revoked_at else "active"
+        stores = ",".join(str(s) for s in r.store_ids) or "*"
+        print(f"{r.key_id}  {r.key_prefix}…  tenant={r.tenant_id or '*'}  stores={stores}  {r.permissions}  {state}")
+    return 0
+
+
+def cmd_revoke_api_key(args) -> int:
+    from app.services.api_keys import revoke_api_key
+
+    engine = _engine(_settings())
+    try:
+        found = revoke_api_key(engine, args.key_id)
+    finally:
+        engine.dispose()
+    if not found:
+        raise CliError(f"no API key with id {args.key_id}")
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_register_agent_key(args) -> int:
+    from app.services.agent_keys import register_agent_key
+    from app.ves.encoding import parse_key_material
+    from app.ves.errors import VesError
+
+    try:
+        public_key = parse_key_material(args.public_key, 32, "public key")
+    except VesError as exc:
+        raise CliError(str(exc)) from None
+    engine = _engine(_settings())
+    try:
+        record, created = register_agent_key(engine, args.tenant, args.agent, args.key_id, public_key,
+                                             args.valid_from, args.valid_to)
+    finally:
+        engine.dispose()
+    print(f"{'registered' if created else 'already registered'}: tenant={record.tenant_id} agent={record.agent_id} "
+          f"key_id={record.key_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stateset-sequencer-admin", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("migrate", help="migrate the database to the latest schema (Alembic head)")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("create-api-key", help="create an API key and print it once")
+    p.add_argument("--tenant", type=_uuid, help="tenant id (omit only for a global admin key)")
+    p.add_argument("--store", type=_uuid, action="append", help="restrict to this store (repeatable)")
+    p.add_argument("--permissions", required=True, choices=("read", "read_write", "admin"))
+    p.add_argument("--agent", type=_uuid, help="agent id the key acts for")
+    p.add_argument("--rate-limit", type=int, help="requests per minute for this key")
+    p.add_argument("--description")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_create_api_key)
+
+    p = sub.add_parser("list-api-keys", help="list API keys (never their secrets)")
+    p.add_argument("--tenant", type=_uuid)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list_api_keys)
+
+    p = sub.add_parser("revoke-api-key", help="revoke an API key; it stops working at once")
+    p.add_argument("key_id", type=_uuid)
+    p.set_defaults(func=cmd_revoke_api_key)
+
+    p = sub.add_parser("register-agent-key", help="register an agent's Ed25519 public key")
+    p.add_argument("--tenant", type=_uuid, required=True)
+    p.add_argument("--agent", type=_uuid, required=True)
+    p.add_argument("--key-id", type=_u32, required=True)
+    p.add_argument("--public-key", required=True, help="32-byte Ed25519 public key, hex or base64")
+    p.add_argument("--valid-from", type=_timestamp)
+    p.add_argument("--valid-to", type=_timestamp)
+    p.set_defaults(func=cmd_register_agent_key)
+
+    for register in _extension_commands():
+        register(sub)
+    return parser
+
+
+def _extension_commands():
+    """Subcommands that live with their feature (anchoring, verification) register themselves here."""
+    registrations = []
+    for module_name in EXTENSION_MODULES:
+        try:
+            module = __import__(module_name, fromlist=["register_cli"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        registrations.append(module.register_cli)
+    return registrations
+
+
+EXTENSION_MODULES = ("app.anchoring", "app.verify.cli")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, SequencerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The event log: sequence allocation and reads. Every function takes a Connection inside the caller's transaction.
+
+Writers MUST hold the stream's advisory lock (`locks.lock_transaction(conn, stream_lock_key(...))`) before
+`read_stream_head`; the primary key `(tenant_id, store_id, sequence_number)` is the backstop if they ever do not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from app.db.tables import entity_versions
+from app.db.tables import events
+from app.db.tables import streams
+
+
+@dataclass(frozen=True)
+class ExistingEvent:
+    """What idempotency checks need of an already-sequenced event."""
+
+    event_id: uuid.UUID
+    command_id: uuid.UUID | None
+    sequence_number: int
+    event_signing_hash: bytes
+    agent_signature: bytes | None
+    receipt_hash: bytes
+    sequencer_signature: bytes | None
+    sequenced_at: object
+
+
+def stream_channel(tenant_id: uuid.UUID, store_id: uuid.UUID) -> str:
+    """The LISTEN/NOTIFY channel of one stream (a valid identifier, under PostgreSQL's 63-byte limit)."""
+    return "ves_" + hashlib.sha256(tenant_id.bytes + store_id.bytes).hexdigest()[:40]
+
+
+def read_stream_head(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, create: bool = False) -> int:
+    """The stream's head (0 for an empty or unknown stream). With `create`, the `streams` row is made if missing."""
+    if create:
+        conn.execute(
+            pg_insert(streams).values(tenant_id=tenant_id, store_id=store_id).on_conflict_do_nothing()
+        )
+    head = conn.execute(
+        sa.select(streams.c.head_sequence).where(streams.c.tenant_id == tenant_id, streams.c.store_id == store_id)
+    ).scalar()
+    return int(head or 0)
+
+
+def find_existing_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, event_ids: list[uuid.UUID],
+                         command_ids: list[uuid.UUID]) -> list[ExistingEvent]:
+    """Sequenced events of the stream whose event_id or command_id is among those given."""
+    condition = events.c.event_id.in_(event_ids)
+    if command_ids:
+        condition = sa.or_(condition, events.c.command_id.in_(command_ids))
+    rows = conn.execute(
+        sa.select(events.c.event_id, events.c.command_id, events.c.sequence_number, events.c.event_signing_hash,
+                  events.c.agent_signature, events.c.receipt_hash, events.c.sequencer_signature,
+                  events.c.sequenced_at)
+        .where(events.c.tenant_id == tenant_id, events.c.store_id == store_id, condition)
+    )
+    return [ExistingEvent(**row._mapping) for row in rows]
+
+
+def read_entity_versions(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID,
+                         entities: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Current versions (number of events so far) of the given `(entity_type, entity_id)`s; absent means 0."""
+    if not entities:
+        return {}
+    rows = conn.execute(
+        sa.select(entity_versions.c.entity_type, entity_versions.c.entity_id, entity_versions.c.version).where(
+            entity_versions.c.tenant_id == tenant_id,
+            entity_versions.c.store_id == store_id,
+            sa.tuple_(entity_versions.c.entity_type, entity_versions.c.entity_id).in_(sorted(entities)),
+        )
+    )
+    return {(r.entity_type, r.entity_id): int(r.version) for r in rows}
+
+
+def insert_events(conn: Connection, rows: list[dict]) -> None:
+    """Append rows with one multi-row INSERT (SQLAlchemy batches executemany into INSERT … VALUES (…), (…))."""
+    if rows:
+        conn.execute(events.insert(), rows)
+
+
+def save_entity_versions(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID,
+                         versions: dict[tuple[str, str], int]) -> None:
+    if not versions:
+        return
+    statement = pg_insert(entity_versions)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["tenant_id", "store_id", "entity_type", "entity_id"],
+            set_={"version": statement.excluded.version},
+        ),
+        [
+            {"tenant_id": tenant_id, "store_id": store_id, "entity_type": t, "entity_id": i, "version": v}
+            for (t, i), v in sorted(versions.items())
+        ],
+    )
+
+
+def advance_stream_head(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, head: int) -> None:
+    """Move the head and NOTIFY the stream's long-poll listeners (delivered at commit, never before)."""
+    conn.execute(
+        streams.update()
+        .where(streams.c.tenant_id == tenant_id, streams.c.store_id == store_id)
+        .values(head_sequence=head, updated_at=sa.func.now())
+    )
+    conn.execute(sa.select(sa.func.pg_notify(stream_channel(tenant_id, store_id), str(head))))
+
+
+_READ_COLUMNS = [c for c in events.c]
+
+
+def read_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, from_sequence: int, limit: int,
+                to_sequence: int | None = None) -> list:
+    """Events with `sequence_number >= from_sequence` in ascending order, at most `limit`."""
+    query = (
+        sa.select(*_READ_COLUMNS)
+        .where(events.c.tenant_id == tenant_id, events.c.store_id == store_id,
+               events.c.sequence_number >= from_sequence)
+        .order_by(events.c.sequence_number)
+        .limit(limit)
+    )
+    if to_sequence is not None:
+        query = query.where(events.c.sequence_number <= to_sequence)
+    return list(conn.execute(query))
+
+
+def read_entity_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, entity_type: str,
+                       entity_id: str, from_sequence: int, limit: int) -> list:
+    """One entity's events in sequence order (served by idx_events_entity)."""
+    return list(conn.execute(
+        sa.select(*_READ_COLUMNS)
+        .where(events.c.tenant_id == tenant_id, events.c.store_id == store_id, events.c.entity_type == entity_type,
+               events.c.entity_id == entity_id, events.c.sequence_number >= from_sequence)
+        .order_by(events.c.sequence_number)
+        .limit(limit)
+    ))
+
+
+def read_entity_version(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, entity_type: str,
+                        entity_id: str) -> int:
+    return int(conn.execute(
+        sa.select(entity_versions.c.version).where(
+            entity_versions.c.tenant_id == tenant_id, entity_versions.c.store_id == store_id,
+            entity_versions.c.entity_type == entity_type, entity_versions.c.entity_id == entity_id)
+    ).scalar() or 0)
+
+
+def get_event(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, event_id: uuid.UUID):
+    return conn.execute(
+        sa.select(*_READ_COLUMNS).where(events.c.tenant_id == tenant_id, events.c.store_id == store_id,
+                                        events.c.event_id == event_id)
+    ).one_or_none()

@@ -1,0 +1,66 @@
+"""Payload schema registry: versioned JSON Schemas per `(tenant_id, event_type)`; versions start at 1."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from app.db.tables import event_schemas
+
+
+@dataclass(frozen=True)
+class SchemaRecord:
+    tenant_id: uuid.UUID
+    event_type: str
+    version: int
+    schema: dict
+    created_at: datetime.datetime
+
+
+_COLUMNS = [event_schemas.c[n] for n in ("tenant_id", "event_type", "version", "schema", "created_at")]
+
+
+def insert_schema_version(conn: Connection, tenant_id: uuid.UUID, event_type: str, schema: dict) -> SchemaRecord:
+    """Store `schema` as the next version. Callers MUST hold a lock that serialises writers of this event type."""
+    current = conn.execute(
+        sa.select(sa.func.max(event_schemas.c.version)).where(
+            event_schemas.c.tenant_id == tenant_id, event_schemas.c.event_type == event_type)
+    ).scalar()
+    row = conn.execute(
+        event_schemas.insert()
+        .values(tenant_id=tenant_id, event_type=event_type, version=(current or 0) + 1, schema=schema)
+        .returning(*_COLUMNS)
+    ).one()
+    return SchemaRecord(**row._mapping)
+
+
+def list_schemas(conn: Connection, tenant_id: uuid.UUID, event_type: str | None = None) -> list[SchemaRecord]:
+    query = sa.select(*_COLUMNS).where(event_schemas.c.tenant_id == tenant_id)
+    if event_type is not None:
+        query = query.where(event_schemas.c.event_type == event_type)
+    query = query.order_by(event_schemas.c.event_type, event_schemas.c.version)
+    return [SchemaRecord(**row._mapping) for row in conn.execute(query)]
+
+
+def get_schema(conn: Connection, tenant_id: uuid.UUID, event_type: str, version: int) -> SchemaRecord | None:
+    row = conn.execute(
+        sa.select(*_COLUMNS).where(event_schemas.c.tenant_id == tenant_id, event_schemas.c.event_type == event_type,
+                                   event_schemas.c.version == version)
+    ).one_or_none()
+    return SchemaRecord(**row._mapping) if row else None
+
+
+def latest_versions(conn: Connection, pairs: set[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], int]:
+    """Latest version number for each `(tenant_id, event_type)` that has a schema."""
+    if not pairs:
+        return {}
+    rows = conn.execute(
+        sa.select(event_schemas.c.tenant_id, event_schemas.c.event_type, sa.func.max(event_schemas.c.version))
+        .where(sa.tuple_(event_schemas.c.tenant_id, event_schemas.c.event_type).in_(sorted(pairs, key=str)))
+        .group_by(event_schemas.c.tenant_id, event_schemas.c.event_type)
+    )
+    return {(r[0], r[1]): int(r[2]) for r in rows}

@@ -1,0 +1,333 @@
+"""Parsing and checking one event envelope: VES.md acceptance rules 1, 2 and 4, as pure functions.
+
+No Flask, no database: `parse_signed_envelope` turns the wire dict into a `ParsedEvent` or raises `EventRejected`
+with the API.md reason. Key lookup (rule 3), idempotency (rule 5) and authorisation (rule 6) need state and live in
+`services/ingest.py`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from dataclasses import field
+
+from app.ves import hashing
+from app.ves.encoding import MAX_U32
+from app.ves.encoding import MAX_U64
+from app.ves.encoding import jcs
+from app.ves.encoding import parse_hex
+from app.ves.errors import VesError
+from app.ves.hashing import EventSigningFields
+from app.ves.signing import verify_signature
+
+ENTITY_TYPE_MAX = 64
+EVENT_TYPE_MAX = 64
+ENTITY_ID_MAX = 256
+CREATED_AT_MAX = 64
+NIL_UUID = uuid.UUID(int=0)
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_CAMEL_ALIASES = {
+    "vesVersion": "ves_version",
+    "eventId": "event_id",
+    "tenantId": "tenant_id",
+    "storeId": "store_id",
+    "sourceAgentId": "source_agent_id",
+    "agentKeyId": "agent_key_id",
+    "entityType": "entity_type",
+    "entityId": "entity_id",
+    "eventType": "event_type",
+    "createdAt": "created_at",
+    "payloadKind": "payload_kind",
+    "payloadEncrypted": "payload_encrypted",
+    "payloadPlainHash": "payload_plain_hash",
+    "payloadCipherHash": "payload_cipher_hash",
+    "agentSignature": "agent_signature",
+    "commandId": "command_id",
+    "baseVersion": "base_version",
+}
+
+
+class EventRejected(Exception):
+    """An event fails an acceptance rule. `reason` is one of API.md's rejection reasons."""
+
+    def __init__(self, reason: str, message: str, event_id: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.event_id = event_id
+
+
+@dataclass
+class ParsedEvent:
+    """An envelope that passed the stateless checks; the column values of its `events` row, minus sequencing."""
+
+    index: int
+    fields: EventSigningFields
+    payload: object
+    payload_encrypted: dict | None
+    created_at: datetime.datetime | None
+    event_signing_hash: bytes
+    agent_signature: bytes | None
+    payload_size: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.fields.tenant_id
+
+    @property
+    def store_id(self) -> uuid.UUID:
+        return self.fields.store_id
+
+    @property
+    def stream(self) -> tuple[uuid.UUID, uuid.UUID]:
+        return (self.fields.tenant_id, self.fields.store_id)
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return self.fields.event_id
+
+    @property
+    def entity(self) -> tuple[str, str]:
+        return (self.fields.entity_type, self.fields.entity_id)
+
+
+def normalise_keys(envelope: dict) -> dict:
+    """Accept camelCase spellings of envelope fields; the snake_case spelling wins when both are present."""
+    if not any(key in _CAMEL_ALIASES for key in envelope):
+        return envelope
+    result = dict(envelope)
+    for camel, snake in _CAMEL_ALIASES.items():
+        if camel in result:
+            value = result.pop(camel)
+            result.setdefault(snake, value)
+    return result
+
+
+def event_id_of(envelope: object) -> str | None:
+    """The envelope's event_id as sent (for rejection entries), if it is a string."""
+    if isinstance(envelope, dict):
+        value = envelope.get("event_id", envelope.get("eventId"))
+        if isinstance(value, str) and len(value) <= 64:
+            return value
+    return None
+
+
+def _invalid(message: str) -> EventRejected:
+    return EventRejected("InvalidEvent", message)
+
+
+def _require_int(envelope: dict, name: str, maximum: int, required: bool = True) -> int | None:
+    value = envelope.get(name)
+    if value is None:
+        if required:
+            raise _invalid(f"Missing field (field: {name}).")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise _invalid(f"Invalid {name} (expected an integer in 0..{maximum}).")
+    return value
+
+
+def _require_uuid(envelope: dict, name: str, required: bool = True) -> uuid.UUID | None:
+    value = envelope.get(name)
+    if value is None:
+        if required:
+            raise _invalid(f"Missing field (field: {name}).")
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise _invalid(f"Invalid {name} (expected a UUID string).")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise _invalid(f"Invalid {name} (expected a UUID string).") from None
+
+
+def _require_text(envelope: dict, name: str, maximum: int) -> str:
+    value = envelope.get(name)
+    if value is None:
+        raise _invalid(f"Missing field (field: {name}).")
+    if not isinstance(value, str) or not 1 <= len(value) <= maximum:
+        raise _invalid(f"Invalid {name} (expected a string of 1 to {maximum} characters).")
+    check_storable_text(value, name)
+    return value
+
+
+def check_storable_text(value: str, name: str) -> None:
+    """PostgreSQL text cannot hold U+0000, and UTF-8 cannot encode a lone surrogate: reject both up front."""
+    if "\x00" in value:
+        raise _invalid(f"Invalid {name} (U+0000 is not allowed).")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid(f"Invalid {name} (lone surrogate; not valid Unicode).") from None
+
+
+def parse_created_at(value: object) -> tuple[str, datetime.datetime | None]:
+    """Validate `created_at` as RFC 3339 and return it byte-for-byte plus its parsed instant (for indexing only)."""
+    if not isinstance(value, str) or len(value) > CREATED_AT_MAX or not _RFC3339.match(value):
+        raise _invalid("Invalid created_at (expected an RFC 3339 timestamp such as 2025-01-01T00:00:00.000Z).")
+    text = value.replace("z", "Z").replace("t", "T")
+    fraction = re.search(r"\.(\d+)", text)
+    if fraction and len(fraction.group(1)) > 6:
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        raise _invalid("Invalid created_at (not a real calendar date and time).") from None
+    return value, parsed
+
+
+def canonical_payload(payload: object, max_size: int, name: str = "payload") -> bytes:
+    """JCS bytes of a payload, checked for size and storability (PostgreSQL jsonb refuses U+0000)."""
+    try:
+        canonical = jcs(payload)
+    except VesError as exc:
+        raise _invalid(f"Invalid {name} ({exc.message}).") from None
+    if len(canonical) > max_size:
+        raise EventRejected(
+            "PayloadTooLarge", f"The {name} is {len(canonical)} bytes canonicalised (limit {max_size})."
+        )
+    if b"\\u0000" in canonical:
+        raise _invalid(f"Invalid {name} (U+0000 is not allowed in strings).")
+    return canonical
+
+
+def parse_signed_envelope(envelope: object, index: int, max_payload_size: int) -> ParsedEvent:
+    """Apply VES.md acceptance rules 1 (shape), 2 (hashes) and 4 (signature, given the key later) up to the point
+    that needs the key registry. Raises `EventRejected`.
+
+    The signature itself is checked by `verify_agent_signature` once the key is known.
+    """
+    if not isinstance(envelope, dict):
+        raise _invalid("Invalid event (expected a JSON object).")
+    envelope = normalise_keys(envelope)
+    event_id = event_id_of(envelope)
+    try:
+        parsed = _parse_signed(envelope, index, max_payload_size)
+    except EventRejected as rejection:
+        rejection.event_id = event_id
+        raise
+    return parsed
+
+
+def _parse_signed(envelope: dict, index: int, max_payload_size: int) -> ParsedEvent:
+    version = envelope.get("ves_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise _invalid("Invalid ves_version (expected the integer 1 or 2).")
+    if version not in hashing.SUPPORTED_VES_VERSIONS:
+        raise EventRejected("UnsupportedVesVersion", f"ves_version {version} is not supported (expected 1 or 2).")
+    event_id = _require_uuid(envelope, "event_id")
+    tenant_id = _require_uuid(envelope, "tenant_id")
+    store_id = _require_uuid(envelope, "store_id")
+    source_agent_id = _require_uuid(envelope, "source_agent_id")
+    agent_key_id = _require_int(envelope, "agent_key_id", MAX_U32)
+    entity_type = _require_text(envelope, "entity_type", ENTITY_TYPE_MAX)
+    entity_id = _require_text(envelope, "entity_id", ENTITY_ID_MAX)
+    event_type = _require_text(envelope, "event_type", EVENT_TYPE_MAX)
+    created_at_raw, created_at = parse_created_at(envelope.get("created_at"))
+    payload_kind = envelope.get("payload_kind")
+    if isinstance(payload_kind, bool) or payload_kind not in (0, 1):
+        raise _invalid("Invalid payload_kind (expected 0 for plaintext or 1 for encrypted).")
+    command_id = _require_uuid(envelope, "command_id", required=False)
+    base_version = _require_int(envelope, "base_version", MAX_U64, required=False)
+    try:
+        plain_hash = parse_hex(envelope.get("payload_plain_hash"), 32, "payload_plain_hash")
+        cipher_hash = parse_hex(envelope.get("payload_cipher_hash"), 32, "payload_cipher_hash")
+        signature = parse_hex(envelope.get("agent_signature"), 64, "agent_signature")
+    except VesError as exc:
+        raise _invalid(exc.message + ".") from None
+
+    fields = EventSigningFields(
+        ves_version=version, tenant_id=tenant_id, store_id=store_id, event_id=event_id,
+        source_agent_id=source_agent_id, agent_key_id=agent_key_id, entity_type=entity_type, entity_id=entity_id,
+        event_type=event_type, created_at=created_at_raw, payload_kind=payload_kind, payload_plain_hash=plain_hash,
+        payload_cipher_hash=cipher_hash, command_id=command_id, base_version=base_version,
+    )
+    payload, payload_encrypted, size = _check_payload_hashes(envelope, fields, max_payload_size)
+    return ParsedEvent(
+        index=index, fields=fields, payload=payload, payload_encrypted=payload_encrypted, created_at=created_at,
+        event_signing_hash=hashing.event_signing_hash(fields), agent_signature=signature, payload_size=size,
+    )
+
+
+def _check_payload_hashes(envelope: dict, fields: EventSigningFields, max_size: int):
+    """Rule 2: recompute payload hashes. Plaintext: both hashes; encrypted: the cipher hash."""
+    if fields.payload_kind == hashing.PAYLOAD_KIND_PLAIN:
+        if "payload" not in envelope:
+            raise _invalid("Missing field (field: payload).")
+        if envelope.get("payload_encrypted") is not None:
+            raise _invalid("A plaintext event (payload_kind 0) must not carry payload_encrypted.")
+        payload = envelope["payload"]
+        canonical = canonical_payload(payload, max_size)
+        expected = hashlib.sha256(hashing.TAG_PAYLOAD_PLAIN + canonical).digest()
+        if expected != fields.payload_plain_hash:
+            raise EventRejected("PayloadHashMismatch", "payload_plain_hash does not match the canonical payload.")
+        if fields.payload_cipher_hash != hashing.ZERO_HASH:
+            raise EventRejected("PayloadHashMismatch", "payload_cipher_hash must be 32 zero bytes for plaintext.")
+        return payload, None, len(canonical)
+    encrypted = envelope.get("payload_encrypted")
+    if not isinstance(encrypted, dict):
+        raise _invalid("Missing field (field: payload_encrypted; an object for payload_kind 1).")
+    if envelope.get("payload") is not None:
+        raise _invalid("An encrypted event (payload_kind 1) must not carry a plaintext payload.")
+    canonical = canonical_payload(encrypted, max_size, "payload_encrypted")
+    try:
+        expected = hashing.payload_cipher_hash(encrypted, fields)
+    except VesError as exc:
+        raise _invalid(exc.message + ".") from None
+    if expected != fields.payload_cipher_hash:
+        raise EventRejected("PayloadHashMismatch", "payload_cipher_hash does not match payload_encrypted.")
+    return None, encrypted, len(canonical)
+
+
+def verify_agent_signature(event: ParsedEvent, public_key: bytes) -> None:
+    """Rule 4: the agent signature verifies over `event_signing_hash` under the registered key."""
+    if not verify_signature(public_key, event.event_signing_hash, event.agent_signature):
+        raise EventRejected("SignatureVerificationFailed",
+                            "agent_signature does not verify over the event signing hash with the registered key.",
+                            str(event.event_id))
+
+
+def parse_unsigned_event(raw: object, index: int, agent_id: uuid.UUID, max_payload_size: int,
+                         now: datetime.datetime) -> ParsedEvent:
+    """An event of the unsigned endpoint: the sequencer computes the hashes; `agent_key_id` 0, no signature."""
+    if not isinstance(raw, dict):
+        raise _invalid("Invalid event (expected a JSON object).")
+    raw = normalise_keys(raw)
+    event_id_text = event_id_of(raw)
+    try:
+        event_id = _require_uuid(raw, "event_id")
+        tenant_id = _require_uuid(raw, "tenant_id")
+        store_id = _require_uuid(raw, "store_id")
+        entity_type = _require_text(raw, "entity_type", ENTITY_TYPE_MAX)
+        entity_id = _require_text(raw, "entity_id", ENTITY_ID_MAX)
+        event_type = _require_text(raw, "event_type", EVENT_TYPE_MAX)
+        if raw.get("created_at") is None:
+            created_at_raw = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        else:
+            created_at_raw = raw["created_at"]
+        created_at_raw, created_at = parse_created_at(created_at_raw)
+        command_id = _require_uuid(raw, "command_id", required=False)
+        base_version = _require_int(raw, "base_version", MAX_U64, required=False)
+        if "payload" not in raw:
+            raise _invalid("Missing field (field: payload).")
+        canonical = canonical_payload(raw["payload"], max_payload_size)
+    except EventRejected as rejection:
+        rejection.event_id = event_id_text
+        raise
+    fields = EventSigningFields(
+        ves_version=1, tenant_id=tenant_id, store_id=store_id, event_id=event_id, source_agent_id=agent_id,
+        agent_key_id=0, entity_type=entity_type, entity_id=entity_id, event_type=event_type,
+        created_at=created_at_raw, payload_kind=0,
+        payload_plain_hash=hashlib.sha256(hashing.TAG_PAYLOAD_PLAIN + canonical).digest(),
+        payload_cipher_hash=hashing.ZERO_HASH, command_id=command_id, base_version=base_version,
+    )
+    return ParsedEvent(
+        index=index, fields=fields, payload=raw["payload"], payload_encrypted=None, created_at=created_at,
+        event_signing_hash=hashing.event_signing_hash(fields), agent_signature=None, payload_size=len(canonical),
+    )

@@ -1,0 +1,379 @@
+"""Ingest: validate → verify → sequence → receipts (DESIGN.md, "Sequencing a request").
+
+Stage 1 runs outside any transaction: parse every envelope, recompute hashes, load the agent keys in one query per
+tenant, verify signatures, authorise each event, validate payload schemas. Stage 2 is one transaction for the whole
+request: per stream, in ascending lock-key order, take the advisory lock, read the head, resolve idempotent replays
+and `base_version`s, insert all new events with one statement, move the head. The caller gets the outcome only
+after the commit, so an accepted event is durable before its receipt exists anywhere but in the database.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from app import metrics
+from app.config import Settings
+from app.db import agent_keys as agent_key_store
+from app.db import events as event_store
+from app.db.events import ExistingEvent
+from app.db.locks import lock_transaction
+from app.db.locks import stream_lock_key
+from app.errors import Conflict
+from app.services.envelopes import EventRejected
+from app.services.envelopes import ParsedEvent
+from app.services.envelopes import event_id_of
+from app.services.envelopes import parse_signed_envelope
+from app.services.envelopes import parse_unsigned_event
+from app.services.envelopes import verify_agent_signature
+from app.services.schemas import SchemaValidator
+from app.ves import hashing
+from app.ves.encoding import to_hex
+from app.ves.signing import Ed25519Signer
+
+log = logging.getLogger("stateset_sequencer.ingest")
+
+Authorizer = Callable[[uuid.UUID, uuid.UUID], bool]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A sequencer receipt (VES.md §Sequencer receipt). `duplicate` marks an idempotent replay."""
+
+    sequencer_id: str
+    tenant_id: uuid.UUID
+    store_id: uuid.UUID
+    event_id: uuid.UUID
+    sequence_number: int
+    sequenced_at: datetime.datetime
+    receipt_hash: bytes
+    sequencer_signature: bytes | None
+    duplicate: bool = False
+
+    @property
+    def signature_alg(self) -> str:
+        return "ed25519" if self.sequencer_signature else "none"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    event_id: str | None
+    reason: str
+    message: str
+
+
+@dataclass
+class StreamOutcome:
+    tenant_id: uuid.UUID
+    store_id: uuid.UUID
+    sequence_start: int | None = None
+    sequence_end: int | None = None
+    head_sequence: int = 0
+
+
+@dataclass
+class IngestOutcome:
+    batch_id: uuid.UUID
+    receipts: list[Receipt] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    streams: list[StreamOutcome] = field(default_factory=list)
+
+    @property
+    def events_accepted(self) -> int:
+        return len(self.receipts)
+
+    @property
+    def events_rejected(self) -> int:
+        return len(self.rejections)
+
+
+class ReceiptSigner:
+    """Signs receipt hashes with `VES_SEQUENCER_SIGNING_KEY`, or leaves them unsigned (`signature_alg: none`)."""
+
+    def __init__(self, sequencer_id: str, seed: bytes | None):
+        self.sequencer_id = sequencer_id
+        self._signer = Ed25519Signer(seed) if seed else None
+
+    @property
+    def public_key(self) -> bytes | None:
+        return self._signer.public_key if self._signer else None
+
+    @property
+    def signature_alg(self) -> str:
+        return "ed25519" if self._signer else "none"
+
+    def sign(self, receipt_hash: bytes) -> bytes | None:
+        return self._signer.sign(receipt_hash) if self._signer else None
+
+
+def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, schemas: SchemaValidator,
+                  envelopes: list, may_write: Authorizer, key_agent_id: uuid.UUID | None = None) -> IngestOutcome:
+    """Sequence a batch of signed VES envelopes (POST /api/v1/ves/events/ingest)."""
+    started = time.perf_counter()
+    sequenced_at = _now()
+    outcome = IngestOutcome(batch_id=uuid.uuid4())
+    parsed: list[ParsedEvent] = []
+    for index, envelope in enumerate(envelopes):
+        try:
+            event = parse_signed_envelope(envelope, index, settings.max_event_payload_size)
+            _authorise(event, may_write, key_agent_id)
+            parsed.append(event)
+        except EventRejected as rejection:
+            _reject(outcome, index, rejection, event_id_of(envelope))
+    parsed = _check_agent_keys(engine, outcome, parsed, sequenced_at)
+    parsed = _check_schemas(schemas, outcome, parsed)
+    _sequence(engine, signer, outcome, parsed, sequenced_at)
+    _record(outcome, started, len(envelopes))
+    return outcome
+
+
+def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, schemas: SchemaValidator,
+                    raw_events: list, agent_id: uuid.UUID, may_write: Authorizer) -> IngestOutcome:
+    """Sequence events without agent signatures (POST /api/v1/events/ingest): same log, same numbering."""
+    started = time.perf_counter()
+    sequenced_at = _now()
+    outcome = IngestOutcome(batch_id=uuid.uuid4())
+    parsed: list[ParsedEvent] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            event = parse_unsigned_event(raw, index, agent_id, settings.max_event_payload_size, sequenced_at)
+            _authorise(event, may_write, None)
+            parsed.append(event)
+        except EventRejected as rejection:
+            _reject(outcome, index, rejection, event_id_of(raw))
+    parsed = _check_schemas(schemas, outcome, parsed)
+    _sequence(engine, signer, outcome, parsed, sequenced_at)
+    _record(outcome, started, len(raw_events))
+    return outcome
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _reject(outcome: IngestOutcome, index: int, rejection: EventRejected, fallback_event_id: str | None) -> None:
+    outcome.rejections.append(
+        Rejection(index, rejection.event_id or fallback_event_id, rejection.reason, rejection.message)
+    )
+
+
+def _authorise(event: ParsedEvent, may_write: Authorizer, key_agent_id: uuid.UUID | None) -> None:
+    """Rule 6, judged event by event. Out of scope → `Forbidden`, without saying whether the stream exists."""
+    if not may_write(event.tenant_id, event.store_id):
+        raise EventRejected("Forbidden", "This API key may not write to that tenant or store.", str(event.event_id))
+    if key_agent_id is not None and event.fields.source_agent_id != key_agent_id:
+        raise EventRejected("Forbidden", "This API key may only submit events of its own agent.",
+                            str(event.event_id))
+
+
+def _check_agent_keys(engine: Engine, outcome: IngestOutcome, parsed: list[ParsedEvent],
+                      sequenced_at: datetime.datetime) -> list[ParsedEvent]:
+    """Rules 3 and 4: the key exists, is valid and unrevoked at `sequenced_at`, and the signature verifies."""
+    wanted: dict[uuid.UUID, set[tuple[uuid.UUID, int]]] = {}
+    for event in parsed:
+        wanted.setdefault(event.tenant_id, set()).add((event.fields.source_agent_id, event.fields.agent_key_id))
+    if not wanted:
+        return parsed
+    with engine.connect() as conn:
+        keys = {tenant: agent_key_store.find_agent_keys(conn, tenant, coords) for tenant, coords in wanted.items()}
+    accepted = []
+    for event in parsed:
+        record = keys[event.tenant_id].get((event.fields.source_agent_id, event.fields.agent_key_id))
+        try:
+            if record is None:
+                raise EventRejected("UnknownAgentKey", "No agent key is registered for (tenant_id, source_agent_id, "
+                                    f"agent_key_id {event.fields.agent_key_id}).", str(event.event_id))
+            status = record.status_at(sequenced_at)
+            if status == "revoked":
+                raise EventRejected("AgentKeyRevoked", "The agent key was revoked before this event was sequenced.",
+                                    str(event.event_id))
+            if status == "not_valid":
+                raise EventRejected("AgentKeyNotValid", "The sequencer's clock is outside the agent key's "
+                                    "validity window (valid_from..valid_to).", str(event.event_id))
+            verify_agent_signature(event, record.public_key)
+            accepted.append(event)
+        except EventRejected as rejection:
+            _reject(outcome, event.index, rejection, None)
+    return accepted
+
+
+def _check_schemas(schemas: SchemaValidator, outcome: IngestOutcome, parsed: list[ParsedEvent]) -> list[ParsedEvent]:
+    accepted = []
+    for event in schemas.validate_batch(parsed):
+        if isinstance(event, tuple):
+            original, rejection = event
+            _reject(outcome, original.index, rejection, str(original.event_id))
+        else:
+            accepted.append(event)
+    return accepted
+
+
+def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
+              sequenced_at: datetime.datetime) -> None:
+    """Stage 2: one transaction; streams locked in ascending key order so two requests never deadlock."""
+    by_stream: "OrderedDict[tuple[uuid.UUID, uuid.UUID], list[ParsedEvent]]" = OrderedDict()
+    for event in parsed:
+        by_stream.setdefault(event.stream, []).append(event)
+    if not by_stream:
+        return
+    receipts: dict[int, Receipt] = {}
+    stream_outcomes = {}
+    try:
+        with engine.begin() as conn:
+            for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
+                stream_outcomes[stream] = _sequence_stream(conn, signer, outcome, stream, by_stream[stream],
+                                                           sequenced_at, receipts)
+    except IntegrityError:
+        log.error("sequencing backstop constraint fired; request rolled back", extra={"batch_id": str(outcome.batch_id)})
+        raise Conflict("A concurrent write conflicted with this request; nothing was written. Retry it.",
+                       code="SEQUENCE_CONFLICT") from None
+    outcome.receipts = [receipts[i] for i in sorted(receipts)]
+    outcome.rejections.sort(key=lambda r: r.index)
+    outcome.streams = [stream_outcomes[s] for s in by_stream]
+
+
+def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream: tuple[uuid.UUID, uuid.UUID],
+                     batch: list[ParsedEvent], sequenced_at: datetime.datetime,
+                     receipts: dict[int, Receipt]) -> StreamOutcome:
+    tenant_id, store_id = stream
+    lock_transaction(conn, stream_lock_key(tenant_id, store_id))
+    head = event_store.read_stream_head(conn, tenant_id, store_id, create=True)
+    existing = event_store.find_existing_events(
+        conn, tenant_id, store_id, [e.event_id for e in batch],
+        [e.fields.command_id for e in batch if e.fields.command_id is not None],
+    )
+    by_event_id = {row.event_id: row for row in existing}
+    by_command_id = {row.command_id: row for row in existing if row.command_id is not None}
+    versions = event_store.read_entity_versions(conn, tenant_id, store_id, {e.entity for e in batch})
+    touched_versions: dict[tuple[str, str], int] = {}
+    rows: list[dict] = []
+    start = head + 1
+    for event in batch:
+        try:
+            replay = _find_replay(event, by_event_id, by_command_id)
+            if replay is not None:
+                receipts[event.index] = _receipt_of(signer.sequencer_id, tenant_id, store_id, replay, duplicate=True)
+                continue
+            current = versions.get(event.entity, 0)
+            base = event.fields.base_version
+            if base is not None and base != current:
+                raise EventRejected(
+                    "VersionConflict",
+                    f"Base version mismatch (entity: {event.entity[0]}/{event.entity[1]}, expected: {base}, "
+                    f"actual: {current}).", str(event.event_id))
+        except EventRejected as rejection:
+            _reject(outcome, event.index, rejection, None)
+            continue
+        head += 1
+        versions[event.entity] = touched_versions[event.entity] = current + 1
+        receipt_hash = hashing.receipt_hash(tenant_id, store_id, event.event_id, head, event.event_signing_hash)
+        signature = signer.sign(receipt_hash)
+        rows.append(_event_row(event, head, current + 1, sequenced_at, receipt_hash, signature))
+        sequenced = ExistingEvent(event.event_id, event.fields.command_id, head, event.event_signing_hash,
+                                  event.agent_signature, receipt_hash, signature, sequenced_at)
+        by_event_id[event.event_id] = sequenced
+        if event.fields.command_id is not None:
+            by_command_id[event.fields.command_id] = sequenced
+        receipts[event.index] = _receipt_of(signer.sequencer_id, tenant_id, store_id, sequenced, duplicate=False)
+    if rows:
+        event_store.insert_events(conn, rows)
+        event_store.save_entity_versions(conn, tenant_id, store_id, touched_versions)
+        event_store.advance_stream_head(conn, tenant_id, store_id, head)
+    return StreamOutcome(tenant_id, store_id, start if rows else None, head if rows else None, head)
+
+
+def _find_replay(event: ParsedEvent, by_event_id: dict, by_command_id: dict) -> ExistingEvent | None:
+    """Rule 5: the same event again (same signing hash and signature) is a replay; anything else reusing its
+    event_id or command_id is `DuplicateEventConflict`."""
+    prior = by_event_id.get(event.event_id)
+    if prior is None and event.fields.command_id is not None:
+        prior = by_command_id.get(event.fields.command_id)
+    if prior is None:
+        return None
+    if (prior.event_id == event.event_id and prior.event_signing_hash == event.event_signing_hash
+            and prior.agent_signature == event.agent_signature):
+        return prior
+    what = "event_id" if prior.event_id == event.event_id else "command_id"
+    raise EventRejected("DuplicateEventConflict",
+                        f"This {what} was already sequenced with different content (sequence number "
+                        f"{prior.sequence_number}).", str(event.event_id))
+
+
+def _event_row(event: ParsedEvent, sequence_number: int, entity_version: int, sequenced_at: datetime.datetime,
+               receipt_hash: bytes, sequencer_signature: bytes | None) -> dict:
+    f = event.fields
+    return {
+        "tenant_id": f.tenant_id, "store_id": f.store_id, "sequence_number": sequence_number,
+        "event_id": f.event_id, "command_id": f.command_id, "ves_version": f.ves_version,
+        "source_agent_id": f.source_agent_id, "agent_key_id": f.agent_key_id, "entity_type": f.entity_type,
+        "entity_id": f.entity_id, "event_type": f.event_type, "created_at_raw": f.created_at,
+        "created_at": event.created_at, "sequenced_at": sequenced_at, "payload_kind": f.payload_kind,
+        "payload": event.payload if f.payload_kind == 0 else None, "payload_encrypted": event.payload_encrypted,
+        "payload_plain_hash": f.payload_plain_hash, "payload_cipher_hash": f.payload_cipher_hash,
+        "event_signing_hash": event.event_signing_hash, "agent_signature": event.agent_signature,
+        "base_version": f.base_version, "entity_version": entity_version, "receipt_hash": receipt_hash,
+        "sequencer_signature": sequencer_signature,
+    }
+
+
+def _receipt_of(sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID, row: ExistingEvent,
+                duplicate: bool) -> Receipt:
+    return Receipt(sequencer_id, tenant_id, store_id, row.event_id, row.sequence_number, row.sequenced_at,
+                   row.receipt_hash, row.sequencer_signature, duplicate)
+
+
+def _record(outcome: IngestOutcome, started: float, submitted: int) -> None:
+    """After the commit: metrics and one log line per batch (counts only; never payloads or keys)."""
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    new_events = sum(1 for r in outcome.receipts if not r.duplicate)
+    metrics.EVENTS_INGESTED.inc(new_events)
+    metrics.EVENTS_DUPLICATE.inc(len(outcome.receipts) - new_events)
+    for rejection in outcome.rejections:
+        metrics.EVENTS_REJECTED.labels(reason=rejection.reason).inc()
+    metrics.INGEST_LATENCY_MS.observe(elapsed_ms)
+    metrics.INGEST_BATCH_SIZE.observe(submitted)
+    for stream in outcome.streams:
+        metrics.SEQUENCE_HEAD.labels(tenant_id=str(stream.tenant_id), store_id=str(stream.store_id)).set(
+            stream.head_sequence)
+    log.info("Event batch ingested", extra={
+        "batch_id": str(outcome.batch_id), "events_accepted": outcome.events_accepted,
+        "events_rejected": outcome.events_rejected, "events_duplicate": len(outcome.receipts) - new_events,
+        "streams": len(outcome.streams), "duration_ms": round(elapsed_ms, 2),
+    })
+
+
+def receipt_view(receipt: Receipt, camel: bool = True) -> dict:
+    """The wire form of a receipt: camelCase on the VES endpoint, snake_case on the unsigned one."""
+    values = {
+        "sequencer_id": receipt.sequencer_id,
+        "event_id": str(receipt.event_id),
+        "sequence_number": receipt.sequence_number,
+        "sequenced_at": format_timestamp(receipt.sequenced_at),
+        "receipt_hash": to_hex(receipt.receipt_hash),
+        "signature_alg": receipt.signature_alg,
+        "sequencer_signature": to_hex(receipt.sequencer_signature) if receipt.sequencer_signature else "",
+        "duplicate": receipt.duplicate,
+    }
+    if not camel:
+        return values
+    return {_camel(key): value for key, value in values.items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def format_timestamp(moment: datetime.datetime) -> str:
+    """RFC 3339 in UTC with microseconds and `Z`."""
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
