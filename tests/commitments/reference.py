@@ -21,14 +21,26 @@ def leaf(tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_number: int, signin
                   signature or bytes(64))
 
 
-def root(leaves: list[bytes]) -> bytes:
+def levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """Every level of the tree, padded leaf level first, `[root]` last."""
     width = 1
     while width < len(leaves):
         width *= 2
     level = leaves + [sha256(b"VES_PAD_LEAF_V1")] * (width - len(leaves))
+    tree = [level]
     while len(level) > 1:
         level = [sha256(b"VES_NODE_V1", level[i], level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
+        tree.append(level)
+    return tree
+
+
+def root(leaves: list[bytes]) -> bytes:
+    return levels(leaves)[-1][0]
+
+
+def path(tree: list[list[bytes]], index: int) -> list[bytes]:
+    """The sibling hashes of slot `index` (padding slots included) from the leaf level upward."""
+    return [level[(index >> depth) ^ 1] for depth, level in enumerate(tree[:-1])]
 
 
 def state_root(stream: bytes, prev: bytes, merkle_root: bytes, start: int, end: int, count: int) -> bytes:
