@@ -1,0 +1,499 @@
+"""Anchoring: put each stream's commitment chain on the SetRegistry contract, oldest first, exactly once.
+
+The registry client is always passed in (`app.chain.RegistryClient`), so the same code runs against eth-tester,
+ganache or an L2. Crash safety rests on two facts: a commitment is recorded as anchored only after a successful
+receipt, and before sending anything the chain is read (`getBatch(batch_id)`, `getHead(stream)`): a batch already
+on chain with our content is recorded, never resent. Anything else on chain that is not "the head we expect" is a
+fork or a foreign writer (`ForkDetected`): that stream stops, nothing is overwritten. The contract itself refuses
+non-contiguous ranges and wrong `prev_state_root`s (VES.md §Anchoring), so even a buggy job cannot anchor a fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import enum
+import logging
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+
+from sqlalchemy import Engine
+
+from app.chain import ChainError
+from app.chain import ChainUnavailable
+from app.chain import OnChainBatch
+from app.chain import ReceiptTimeout
+from app.chain import RegistryClient
+from app.chain import TransactionReverted
+from app.config import Settings
+from app.db import commitments as store
+from app.db.commitments import CommitmentRecord
+from app.db.locks import ANCHOR_RUN_LOCK_KEY
+from app.db.locks import try_lock_session
+from app.db.locks import unlock_session
+from app.errors import Conflict
+from app.errors import SequencerError
+from app.errors import ServiceUnavailable
+from app.metrics import ANCHORED_TOTAL
+from app.services import commitments as commitment_service
+from app.ves.encoding import to_hex
+from app.ves.hashing import stream_id as ves_stream_id
+
+log = logging.getLogger("stateset_sequencer.anchoring")
+
+AfterSend = Callable[[CommitmentRecord, bytes], None]
+"""Called with the commitment and tx hash right after a transaction is sent, before its receipt (a test seam)."""
+
+_STREAM_PAGE = 1000
+
+
+class AnchoringNotConfigured(ServiceUnavailable):
+    """L2_RPC_URL, SET_REGISTRY_ADDRESS or SEQUENCER_PRIVATE_KEY is unset. HTTP 503; permanent until configured."""
+
+    code = "ANCHORING_NOT_CONFIGURED"
+
+
+class ChainUnreachable(ServiceUnavailable):
+    """The L2 RPC endpoint did not answer (or a receipt did not arrive in time). HTTP 503 with Retry-After."""
+
+    code = "CHAIN_UNAVAILABLE"
+
+
+class RegistryMisconfigured(ServiceUnavailable):
+    """No SetRegistry at SET_REGISTRY_ADDRESS on L2_CHAIN_ID, or the endpoint is another chain. HTTP 503."""
+
+    code = "REGISTRY_UNAVAILABLE"
+
+
+class ForkDetected(Conflict):
+    """The chain holds something for this stream that is not our commitment chain. HTTP 409. Never overwritten:
+    an operator must investigate (a foreign writer with the submitter key, or a database restored from backup)."""
+
+    code = "ANCHOR_FORK_DETECTED"
+
+
+class AnchorRejected(Conflict):
+    """The registry reverted our commitBatch; the commitment stays unanchored. HTTP 409."""
+
+    code = "ANCHOR_REJECTED"
+
+
+class AnchorAction(enum.Enum):
+    SEND = "send"
+    RECORD = "record"
+
+
+@dataclass(frozen=True)
+class AnchorOutcome:
+    """What happened to one commitment. `status`: anchored (sent now), recovered (found on chain from an earlier
+    run and recorded), already_anchored (recorded before this call)."""
+
+    commitment: CommitmentRecord
+    status: str
+    chain_id: int
+    chain_tx_hash: bytes
+    chain_block_number: int
+
+
+@dataclass
+class StreamFailure:
+    tenant_id: uuid.UUID
+    store_id: uuid.UUID
+    batch_id: uuid.UUID | None
+    code: str
+    message: str
+
+
+@dataclass
+class RunReport:
+    """One anchoring run. `lock_busy`: another run held ANCHOR_RUN_LOCK_KEY and this one did nothing."""
+
+    lock_busy: bool = False
+    committed: list[CommitmentRecord] = field(default_factory=list)
+    outcomes: list[AnchorOutcome] = field(default_factory=list)
+    failures: list[StreamFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def chain_mismatches(expected: Mapping[str, object], on_chain: OnChainBatch) -> list[tuple[str, object, object]]:
+    """`(field, ours, chain's)` for every field of the registry's batch that differs from `expected`.
+
+    `expected` holds raw bytes for `stream_id`, `merkle_root`, `prev_state_root`, `new_state_root` and ints for
+    `sequence_start`, `sequence_end`, `leaf_count` (the contract's `eventCount`). Empty means identical.
+    """
+    chain_values = {
+        "stream_id": on_chain.stream_id,
+        "sequence_start": on_chain.sequence_start,
+        "sequence_end": on_chain.sequence_end,
+        "leaf_count": on_chain.event_count,
+        "merkle_root": on_chain.merkle_root,
+        "prev_state_root": on_chain.prev_state_root,
+        "new_state_root": on_chain.new_state_root,
+    }
+    return [(name, expected[name], chain_values[name]) for name in chain_values if expected[name] != chain_values[name]]
+
+
+def commitment_fields(commitment: CommitmentRecord) -> dict[str, object]:
+    """The fields the registry stores, from our record (see `chain_mismatches`)."""
+    return {
+        "stream_id": ves_stream_id(commitment.tenant_id, commitment.store_id),
+        "sequence_start": commitment.sequence_start,
+        "sequence_end": commitment.sequence_end,
+        "leaf_count": commitment.leaf_count,
+        "merkle_root": commitment.merkle_root,
+        "prev_state_root": commitment.prev_state_root,
+        "new_state_root": commitment.new_state_root,
+    }
+
+
+def _show(value: object) -> str:
+    return to_hex(value) if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def plan_anchor(commitment: CommitmentRecord, head: tuple[int, bytes], on_chain: OnChainBatch | None) -> AnchorAction:
+    """Decide from chain state alone: RECORD when the registry already holds this batch with our content, SEND
+    when the stream's head is exactly where this commitment chains from. Raise ForkDetected otherwise."""
+    context = f"batch: {commitment.batch_id}, range: {commitment.sequence_start}..{commitment.sequence_end}"
+    if on_chain is not None:
+        differences = chain_mismatches(commitment_fields(commitment), on_chain)
+        if differences:
+            detail = ", ".join(f"{name}: ours {_show(ours)} chain {_show(theirs)}" for name, ours, theirs in differences)
+            raise ForkDetected(f"The registry holds this batch id with other content ({context}; {detail}).")
+        return AnchorAction.RECORD
+    head_end, head_root = head
+    expected_end = commitment.sequence_start - 1
+    if head_end == expected_end and head_root == commitment.prev_state_root:
+        return AnchorAction.SEND
+    if head_end == expected_end:
+        problem = (f"the chain head's state root {to_hex(head_root)} is not our prev_state_root "
+                   f"{to_hex(commitment.prev_state_root)}")
+    elif head_end > expected_end:
+        problem = f"the chain already covers this stream up to {head_end} with batches we did not anchor"
+    else:
+        problem = f"the chain head is at {head_end}, so commitments before {commitment.sequence_start} are missing"
+    raise ForkDetected(f"The registry's head for this stream disagrees with our commitment chain: {problem} "
+                       f"({context}).")
+
+
+def registry_client(settings: Settings, read_only: bool = False) -> RegistryClient:
+    """A client for the configured registry, signing with SEQUENCER_PRIVATE_KEY for L2_CHAIN_ID (EIP-155).
+
+    Does no I/O. Raises AnchoringNotConfigured when a needed variable is unset.
+    """
+    required = {"L2_RPC_URL": settings.l2_rpc_url, "SET_REGISTRY_ADDRESS": settings.set_registry_address}
+    if not read_only:
+        required["SEQUENCER_PRIVATE_KEY"] = settings.sequencer_private_key
+    missing = [name for name, value in required.items() if not value]
+    if missing:
+        raise AnchoringNotConfigured(f"Anchoring is not configured (unset: {', '.join(missing)}).")
+    return RegistryClient.from_url(settings.l2_rpc_url, settings.set_registry_address,
+                                   private_key=None if read_only else settings.sequencer_private_key,
+                                   chain_id=settings.l2_chain_id)
+
+
+def as_sequencer_error(error: ChainError) -> SequencerError:
+    """Map a chain error to the HTTP-facing error the API answers with."""
+    if isinstance(error, (ChainUnavailable, ReceiptTimeout)):
+        return ChainUnreachable(str(error), headers={"Retry-After": "30"})
+    if isinstance(error, TransactionReverted):
+        return AnchorRejected(str(error))
+    return RegistryMisconfigured(str(error))
+
+
+def check_chain(client: RegistryClient) -> None:
+    """Raise ChainError unless the RPC answers, is on the client's chain id and has the registry deployed."""
+    client.ensure_deployed()
+
+
+def anchor_commitment(engine: Engine, client: RegistryClient, commitment: CommitmentRecord,
+                      after_send: AfterSend | None = None) -> AnchorOutcome:
+    """Anchor one commitment whose predecessors are anchored; record it only after a successful receipt.
+
+    Raises ForkDetected, or a ChainError (TransactionReverted, ChainUnavailable, ReceiptTimeout) leaving the
+    commitment unanchored in the database.
+    """
+    if commitment.is_anchored:
+        return AnchorOutcome(commitment, "already_anchored", commitment.chain_id, commitment.chain_tx_hash,
+                             commitment.chain_block_number)
+    stream_id = ves_stream_id(commitment.tenant_id, commitment.store_id)
+    action = plan_anchor(commitment, client.get_head(stream_id), client.get_batch(commitment.batch_id))
+    if action is AnchorAction.RECORD:
+        return _record_found_on_chain(engine, client, commitment, "recovered")
+    tx_hash = client.send_commit_batch(stream_id, commitment.sequence_start, commitment.sequence_end,
+                                       commitment.leaf_count, commitment.merkle_root, commitment.prev_state_root,
+                                       commitment.new_state_root, commitment.batch_id)
+    log.info("anchor transaction sent", extra={"batch_id": str(commitment.batch_id), "tx_hash": to_hex(tx_hash)})
+    if after_send is not None:
+        after_send(commitment, tx_hash)
+    try:
+        receipt = client.wait_for_receipt(tx_hash)
+    except TransactionReverted:
+        if client.get_batch(commitment.batch_id) is not None:
+            return _record_found_on_chain(engine, client, commitment, "recovered")
+        raise
+    return _record(engine, client, commitment, "anchored", tx_hash, int(receipt["blockNumber"]))
+
+
+def _record_found_on_chain(engine: Engine, client: RegistryClient, commitment: CommitmentRecord,
+                           status: str) -> AnchorOutcome:
+    on_chain = client.get_batch(commitment.batch_id)
+    tx_hash = client.find_commit_transaction(commitment.batch_id) if on_chain is not None else None
+    if on_chain is None or tx_hash is None:
+        raise ChainError(f"The registry reports batch {commitment.batch_id} but not its commit transaction")
+    log.warning("commitment found on chain from an earlier run; recording it without resending",
+                extra={"batch_id": str(commitment.batch_id), "tx_hash": to_hex(tx_hash)})
+    return _record(engine, client, commitment, status, tx_hash, on_chain.block_number)
+
+
+def _record(engine: Engine, client: RegistryClient, commitment: CommitmentRecord, status: str, tx_hash: bytes,
+            block_number: int) -> AnchorOutcome:
+    anchored_at = datetime.datetime.now(datetime.timezone.utc)
+    with engine.begin() as conn:
+        changed = store.mark_anchored(conn, commitment.batch_id, client.chain_id, tx_hash, block_number, anchored_at)
+    if not changed:
+        with engine.connect() as conn:
+            current = store.get_commitment(conn, commitment.batch_id)
+        return AnchorOutcome(current, "already_anchored", current.chain_id, current.chain_tx_hash,
+                             current.chain_block_number)
+    ANCHORED_TOTAL.inc()
+    log.info("commitment anchored", extra={
+        "batch_id": str(commitment.batch_id), "tenant_id": str(commitment.tenant_id),
+        "store_id": str(commitment.store_id), "sequence_start": commitment.sequence_start,
+        "sequence_end": commitment.sequence_end, "chain_id": client.chain_id, "tx_hash": to_hex(tx_hash),
+        "block_number": block_number, "status": status})
+    with engine.connect() as conn:
+        current = store.get_commitment(conn, commitment.batch_id)
+    return AnchorOutcome(current, status, client.chain_id, tx_hash, block_number)
+
+
+def unanchored_of_stream(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> list[CommitmentRecord]:
+    """The stream's unanchored commitments, oldest first."""
+    found: list[CommitmentRecord] = []
+    after = 0
+    with engine.connect() as conn:
+        while True:
+            page = store.list_commitments(conn, tenant_id, store_id, anchored=False, limit=_STREAM_PAGE, after=after)
+            found.extend(page)
+            if len(page) < _STREAM_PAGE:
+                return found
+            after = page[-1].sequence_start
+
+
+def anchor_stream_through(engine: Engine, client: RegistryClient, target: CommitmentRecord,
+                          after_send: AfterSend | None = None) -> AnchorOutcome:
+    """Anchor every unanchored commitment of `target`'s stream up to and including `target`, oldest first (the
+    contract only accepts the next range), and return `target`'s outcome."""
+    if target.is_anchored:
+        return AnchorOutcome(target, "already_anchored", target.chain_id, target.chain_tx_hash,
+                             target.chain_block_number)
+    outcome = None
+    for commitment in unanchored_of_stream(engine, target.tenant_id, target.store_id):
+        if commitment.sequence_start > target.sequence_start:
+            break
+        outcome = anchor_commitment(engine, client, commitment, after_send)
+    if outcome is None or outcome.commitment.batch_id != target.batch_id:
+        with engine.connect() as conn:
+            current = store.get_commitment(conn, target.batch_id)
+        return AnchorOutcome(current, "already_anchored", current.chain_id, current.chain_tx_hash,
+                             current.chain_block_number)
+    return outcome
+
+
+def commit_all_pending(engine: Engine, max_events: int) -> list[CommitmentRecord]:
+    """Commit every stream's uncommitted events in commitments of at most `max_events` events each."""
+    created: list[CommitmentRecord] = []
+    with engine.connect() as conn:
+        pending = store.streams_with_uncommitted_events(conn)
+    for tenant_id, store_id, _head, _committed in pending:
+        while (record := commitment_service.commit_pending(engine, tenant_id, store_id, max_events)) is not None:
+            created.append(record)
+    return created
+
+
+def _group_by_stream(records: Iterable[CommitmentRecord]) -> dict[tuple[uuid.UUID, uuid.UUID], list[CommitmentRecord]]:
+    grouped: dict[tuple[uuid.UUID, uuid.UUID], list[CommitmentRecord]] = {}
+    for record in records:
+        grouped.setdefault((record.tenant_id, record.store_id), []).append(record)
+    return grouped
+
+
+def run_once(engine: Engine, client: RegistryClient, max_events: int,
+             after_send: AfterSend | None = None) -> RunReport:
+    """One cron run: check the chain, take the run lock, commit pending events, anchor every stream oldest first.
+
+    Checks the chain before changing anything: ChainError propagates with the database untouched. A second
+    concurrent run returns `lock_busy`. A ForkDetected or TransactionReverted stops only that stream (a
+    StreamFailure); ChainUnavailable and ReceiptTimeout abort the run (raised).
+    """
+    check_chain(client)
+    report = RunReport()
+    with run_lock(engine) as taken:
+        if not taken:
+            log.info("another anchoring run holds the lock; exiting")
+            report.lock_busy = True
+            return report
+        report.committed = commit_all_pending(engine, max_events)
+        with engine.connect() as conn:
+            unanchored = store.unanchored_commitments(conn)
+        for (tenant_id, store_id), stream_commitments in _group_by_stream(unanchored).items():
+            for commitment in stream_commitments:
+                try:
+                    report.outcomes.append(anchor_commitment(engine, client, commitment, after_send))
+                except (ForkDetected, TransactionReverted) as error:
+                    code = error.code if isinstance(error, SequencerError) else AnchorRejected.code
+                    log.error("anchoring stopped for this stream", extra={
+                        "tenant_id": str(tenant_id), "store_id": str(store_id),
+                        "batch_id": str(commitment.batch_id), "code": code, "error": str(error)})
+                    report.failures.append(StreamFailure(tenant_id, store_id, commitment.batch_id, code, str(error)))
+                    break
+    return report
+
+
+class AnchorRunInProgress(Conflict):
+    """Another anchoring run (the cron job or another request) holds the run lock. HTTP 409; retry shortly."""
+
+    code = "ANCHOR_RUN_IN_PROGRESS"
+
+
+@contextlib.contextmanager
+def run_lock(engine: Engine) -> Iterator[bool]:
+    """Hold the session advisory lock ANCHOR_RUN_LOCK_KEY for the block; yields False (and holds nothing) when
+    another session has it. A killed holder's lock is released by PostgreSQL when its connection drops."""
+    with engine.connect() as conn:
+        taken = try_lock_session(conn, ANCHOR_RUN_LOCK_KEY)
+        conn.commit()
+        try:
+            yield taken
+        finally:
+            if taken:
+                unlock_session(conn, ANCHOR_RUN_LOCK_KEY)
+                conn.commit()
+
+
+def target_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_start: int | None,
+                      sequence_end: int | None, max_events: int) -> CommitmentRecord:
+    """The commitment an "anchor now" request means: the existing one with exactly the requested range, else a new
+    one (create_commitment's rules and errors); without a range, the next pending range, else the latest commitment.
+    """
+    with engine.connect() as conn:
+        existing = (store.covering_commitment(conn, tenant_id, store_id, sequence_start)
+                    if sequence_start is not None else None)
+    if existing is not None:
+        if sequence_end is not None and existing.sequence_end != sequence_end:
+            raise Conflict(f"Commitment {existing.batch_id} covers {existing.sequence_start}..{existing.sequence_end},"
+                           f" not the requested range {sequence_start}..{sequence_end}.", code="RANGE_MISMATCH")
+        if existing.sequence_start != sequence_start:
+            raise Conflict(f"Sequence number {sequence_start} is inside commitment {existing.batch_id} "
+                           f"({existing.sequence_start}..{existing.sequence_end}).", code="RANGE_MISMATCH")
+        return existing
+    if sequence_start is not None or sequence_end is not None:
+        return commitment_service.create_commitment(engine, tenant_id, store_id, sequence_start, sequence_end,
+                                                    max_events)
+    created = commitment_service.commit_pending(engine, tenant_id, store_id, max_events)
+    if created is not None:
+        return created
+    with engine.connect() as conn:
+        latest = store.last_commitment(conn, tenant_id, store_id)
+    if latest is None:
+        raise commitment_service.NothingToCommit("Nothing to anchor: this stream has no events.")
+    return latest
+
+
+def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, store_id: uuid.UUID,
+               sequence_start: int | None = None, sequence_end: int | None = None,
+               max_events: int = 1024) -> AnchorOutcome:
+    """POST /api/v1/ves/commitments/anchor: commit if needed, then anchor the stream through that commitment.
+
+    Checks the chain before committing anything. Holds the run lock so it never races the cron job.
+    """
+    check_chain(client)
+    with run_lock(engine) as taken:
+        if not taken:
+            raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", headers={"Retry-After": "10"})
+        target = target_commitment(engine, tenant_id, store_id, sequence_start, sequence_end, max_events)
+        return anchor_stream_through(engine, client, target)
+
+
+@dataclass(frozen=True)
+class ChainDiscrepancy:
+    """A commitment whose on-chain record is missing or differs. `field` is None when it is not on chain."""
+
+    batch_id: str
+    field: str | None
+    expected: object
+    found: object
+
+    def describe(self) -> str:
+        if self.field is None:
+            return f"commitment {self.batch_id} is not anchored on chain"
+        return (f"commitment {self.batch_id}: on-chain {self.field} differs (expected: {_show(self.expected)}, "
+                f"found: {_show(self.found)})")
+
+
+def _wire_fields(commitment: Mapping | CommitmentRecord, stream_id: bytes) -> tuple[str, dict[str, object]]:
+    """Accept a CommitmentRecord or an API/bundle dict (hex strings) and return (batch_id, registry fields)."""
+    from app.ves.encoding import parse_hex
+
+    if isinstance(commitment, CommitmentRecord):
+        fields = commitment_fields(commitment)
+        fields["stream_id"] = stream_id
+        return str(commitment.batch_id), fields
+
+    def _bytes(name: str) -> bytes:
+        value = commitment[name]
+        return bytes(value) if isinstance(value, (bytes, bytearray)) else parse_hex(value, 32, name)
+
+    start, end = int(commitment["sequence_start"]), int(commitment["sequence_end"])
+    return str(commitment["batch_id"]), {
+        "stream_id": stream_id, "sequence_start": start, "sequence_end": end,
+        "leaf_count": int(commitment.get("leaf_count", end - start + 1)),
+        "merkle_root": _bytes("merkle_root"), "prev_state_root": _bytes("prev_state_root"),
+        "new_state_root": _bytes("new_state_root"),
+    }
+
+
+def check_commitments_on_chain(client: RegistryClient, stream_id: bytes,
+                               commitments: Iterable[Mapping | CommitmentRecord]) -> list[ChainDiscrepancy]:
+    """For the offline verifier and the verify endpoint: compare each commitment with the registry's record of
+    its batch id. Reads the chain only (no key needed); ChainError propagates."""
+    found: list[ChainDiscrepancy] = []
+    for commitment in commitments:
+        batch_id, fields = _wire_fields(commitment, stream_id)
+        on_chain = client.get_batch(uuid.UUID(batch_id))
+        if on_chain is None:
+            found.append(ChainDiscrepancy(batch_id, None, "anchored", "absent"))
+            continue
+        found.extend(ChainDiscrepancy(batch_id, name, ours, theirs)
+                     for name, ours, theirs in chain_mismatches(fields, on_chain))
+    return found
+
+
+def bundle_chain_checker(client: RegistryClient):
+    """A `chain_checker(commitment, stream_id)` for `app.verify.verify_bundle`: the first on-chain discrepancy of
+    the bundle's commitment as an `app.verify.report.Discrepancy`, else None."""
+    from app.verify.report import Discrepancy
+
+    def check(commitment: Mapping, stream_id: bytes):
+        try:
+            problems = check_commitments_on_chain(client, stream_id, [commitment])
+        except ChainError as error:
+            return Discrepancy("chain_anchor", f"Could not read the registry ({error})", None,
+                               str(commitment.get("batch_id")))
+        if not problems:
+            return None
+        first = problems[0]
+        if first.field is None:
+            return Discrepancy("chain_anchor", "The commitment is not anchored on chain", None, first.batch_id,
+                               "anchored", "absent")
+        return Discrepancy("chain_anchor", f"The on-chain {first.field} differs from the commitment's", None,
+                           first.batch_id, _show(first.expected), _show(first.found))
+
+    return check
