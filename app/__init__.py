@@ -6,12 +6,12 @@ import importlib
 import re
 import uuid
 
-from flask import Flask
-from flask import g
-from flask import request
+from typing import TYPE_CHECKING
 
-from app.config import Settings
-from app.errors import PayloadTooLarge
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from app.config import Settings
 
 __version__ = "0.1.0"
 
@@ -31,12 +31,21 @@ BLUEPRINTS = (
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: "Settings | None" = None) -> "Flask":
     """Build the WSGI app. `settings` defaults to `Settings.from_env()`; the engine is created here, so call this
-    after gunicorn forks (never with `preload_app`)."""
+    after gunicorn forks (never with `preload_app`).
+
+    Flask is imported here, not at package import, so that `app.client` and `app.ves` stay usable without it.
+    """
+    from flask import Flask
+    from flask import g
+    from flask import request
+
     from app import runtime
     from app.api.errors import register_error_handlers
     from app.auth import authenticate
+    from app.config import Settings
+    from app.errors import PayloadTooLarge
     from app.limits import init_limiter
     from app.logging import configure_logging
     from app.metrics import init_metrics
