@@ -77,7 +77,7 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter | None:
                 per_minute = override
         return f"{per_window(per_minute, window)} per {window} seconds"
 
-    app.after_request(_normalise_rate_limit_headers)
+    app.after_request(_header_normaliser(window))
     uri = settings.rate_limit_storage_uri
     options = {}
     if uri.startswith("memory://"):
@@ -104,11 +104,18 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter | None:
     return limiter
 
 
-def _normalise_rate_limit_headers(response):
-    """`RateLimit-Reset` as delta-seconds (IETF draft), and `Retry-After` only where it means something (429)."""
-    reset = response.headers.get("RateLimit-Reset")
-    if reset is not None and reset.isdigit() and int(reset) > 1_000_000_000:
-        response.headers["RateLimit-Reset"] = str(max(0, int(reset) - int(time.time())))
-    if response.status_code not in (429, 503):
-        response.headers.pop("Retry-After", None)
-    return response
+def _header_normaliser(window_seconds: int):
+    def normalise(response):
+        """`RateLimit-Reset` as delta-seconds within the window (IETF draft), `Retry-After` only on 429/503."""
+        reset = response.headers.get("RateLimit-Reset")
+        if reset is not None and reset.isdigit() and int(reset) > 1_000_000_000:
+            response.headers["RateLimit-Reset"] = str(min(window_seconds, max(0, int(reset) - int(time.time()))))
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        elif response.status_code == 429 and "Retry-After" in response.headers:
+            retry = response.headers["Retry-After"]
+            if retry.lstrip("-").isdigit():
+                response.headers["Retry-After"] = str(min(window_seconds, max(1, int(retry))))
+        return response
+
+    return normalise

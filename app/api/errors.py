@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import SequencerError
+from app.ves.errors import VesError
 
 log = logging.getLogger("stateset_sequencer.api")
 
@@ -48,6 +49,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SequencerError)
     def _sequencer_error(exc: SequencerError):
         return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.errorhandler(VesError)
+    def _protocol_error(exc: VesError):
+        return error_response(400, exc.code, exc.message)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

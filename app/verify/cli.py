@@ -26,8 +26,16 @@ EXIT_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ves-verify", description="Verify a VES sequencer's log independently.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
 
+
+def register_cli(subparsers) -> None:
+    """Offer `export`, `verify` and `verify-proof` as `stateset-sequencer-admin` subcommands too."""
+    add_commands(subparsers)
+
+
+def add_commands(commands) -> None:
     def add_source(sub, required: bool) -> None:
         sub.add_argument("--url", required=required, help="sequencer base URL, e.g. https://sequencer.example")
         sub.add_argument("--api-key", required=required, help="API key with read access to the stream")
@@ -53,16 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     proof.add_argument("--leaf-index", required=True, type=int)
     proof.add_argument("--proof-path", default="", help="comma-separated sibling hashes, leaf level first")
     proof.add_argument("--leaf-count", type=int, default=None, help="the commitment's leaf_count (stricter)")
-    return parser
+    for sub in (export, verify, proof):
+        sub.set_defaults(func=run)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args) -> int:
     try:
         return {"export": _export, "verify": _verify, "verify-proof": _verify_proof}[args.command](args)
     except (SequencerAPIError, OSError, ValueError) as error:
         print(f"ves-verify: error: {error}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
 
 
 def _client(args) -> SequencerClient:
