@@ -203,3 +203,26 @@ def test_a_transaction_mined_as_reverted_is_reported_and_not_recorded(anchor_eng
     (record,) = commitments_of(anchor_engine, tenant, store_id)
     assert not record.is_anchored and registry.get_batch(record.batch_id) is None
     assert registry.get_head(stream)[1] != record.new_state_root
+
+
+def test_bundle_chain_checker_flags_a_root_the_registry_does_not_hold(anchor_engine, chain, registry):
+    from app.services.anchoring import bundle_chain_checker
+
+    tenant, store_id = stream_ids()
+    append_events(anchor_engine, tenant, store_id, 3)
+    unanchored = create_commitment(anchor_engine, tenant, store_id, max_events=1)
+    run_once(anchor_engine, registry, max_events=10)
+    records = commitments_of(anchor_engine, tenant, store_id)
+    stream = reference.stream_id(tenant, store_id)
+    wire = [{"batch_id": str(r.batch_id), "sequence_start": r.sequence_start, "sequence_end": r.sequence_end,
+             "leaf_count": r.leaf_count, "merkle_root": "0x" + r.merkle_root.hex(),
+             "prev_state_root": "0x" + r.prev_state_root.hex(), "new_state_root": "0x" + r.new_state_root.hex()}
+            for r in records]
+    check = bundle_chain_checker(chain.client(False))
+
+    assert [check(c, stream) for c in wire] == [None, None]
+    tampered = check({**wire[0], "merkle_root": "0x" + "ee" * 32}, stream)
+    assert (tampered.check, tampered.batch_id, tampered.found) == ("chain_anchor", str(unanchored.batch_id),
+                                                                   "0x" + records[0].merkle_root.hex())
+    absent = check({**wire[1], "batch_id": str(uuid.uuid4())}, stream)
+    assert absent.found == "absent"
