@@ -19,6 +19,7 @@ from app.ves.errors import InvalidEncoding
 MAX_U32 = 2**32 - 1
 MAX_U64 = 2**64 - 1
 JCS_MAX_SAFE_INTEGER = 2**53 - 1
+JCS_MAX_DEPTH = 512
 
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 _B64URL_CHARS = re.compile(r"[A-Za-z0-9_-]*")
@@ -83,11 +84,30 @@ def jcs(value: object) -> bytes:
     values), non-string keys and non-JSON types. Bools are JSON literals, not integers. The integer bound is
     rfc8785's own `IntegerDomainError` (pinned by tests/ves/test_encoding.py).
     """
+    if _nesting_exceeds(value, JCS_MAX_DEPTH):
+        raise CanonicalizationFailed(f"Payload cannot be canonicalised with RFC 8785 (nested deeper than {JCS_MAX_DEPTH})")
     try:
         return rfc8785.dumps(value)
     except (ValueError, TypeError, RecursionError) as error:
         reason = str(error) if isinstance(error, rfc8785.CanonicalizationError) else type(error).__name__
         raise CanonicalizationFailed(f"Payload cannot be canonicalised with RFC 8785 ({reason})") from None
+
+
+def _nesting_exceeds(value: object, limit: int) -> bool:
+    """True when arrays/objects nest deeper than `limit` (checked iteratively, whatever the recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def parse_hex(value: str, length: int, field: str) -> bytes:
