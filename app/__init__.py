@@ -26,6 +26,7 @@ BLUEPRINTS = (
     "app.api.schema_registry",
     "app.api.commitments",
     "app.api.anchoring",
+    "app.api.openapi",
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
