@@ -1,0 +1,399 @@
+"""Ingest benchmark (issue 4 item 11; not part of the test suite).
+
+Starts its own gunicorn on a fresh database, pre-signs every event before timing, and measures signed ingest
+(POST /api/v1/ves/events/ingest) for batch sizes 1, 10, 100 with 1 and 4 client processes, each client on its own
+stream and all 4 on one shared stream (contention on the stream's advisory lock). In the same run, on the same
+database, it times plain multi-row INSERTs of identical rows into `bench_events` (LIKE events INCLUDING ALL) with
+4 connections: the practical ceiling.
+
+    .venv/bin/python bench/ingest.py                       # embedded PostgreSQL, WEB_CONCURRENCY 2..5
+    .venv/bin/python bench/ingest.py --quick               # smoke run, about 30 s
+    .venv/bin/python bench/ingest.py --database-url postgresql://postgres@127.0.0.1:5432/postgres --json out.json
+
+Rates are accepted events per wall-clock second over the timed window (first request sent to last response read,
+across all clients); latencies are per HTTP request, in milliseconds. Every response is checked: HTTP 200, every
+event accepted, one receipt per event. A run with any failure exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from app.client.signer import AgentSigner  # noqa: E402
+from tests.support.pg import EmbeddedPostgres  # noqa: E402
+from tests.support.pg import create_database  # noqa: E402
+from tests.support.pg import drop_database  # noqa: E402
+from tests.support.servers import start_gunicorn  # noqa: E402
+
+BOOTSTRAP_KEY = "bench-bootstrap-admin-key-0123456789abcdef"
+SEQUENCER_KEY_HEX = "42" * 32
+INGEST_PATH = "/api/v1/ves/events/ingest"
+HEADLINE = (100, 4, False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One measured configuration: `requests` is the number of timed requests per client."""
+
+    batch_size: int
+    clients: int
+    shared_stream: bool
+    requests: int
+
+    @property
+    def label(self) -> str:
+        streams = "1 shared stream" if self.shared_stream else "own stream each"
+        return f"batch {self.batch_size:>3} x {self.clients} client{'s' if self.clients > 1 else ' '} ({streams})"
+
+
+@dataclasses.dataclass
+class Result:
+    label: str
+    batch_size: int
+    clients: int
+    shared_stream: bool
+    workers: int | None
+    events: int
+    requests: int
+    seconds: float
+    events_per_s: float
+    requests_per_s: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (fraction in 0..1]."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def summarise(label: str, case_batch: int, clients: int, shared: bool, workers: int | None,
+              spans: list[tuple[float, float]], latencies_s: list[float], events: int) -> Result:
+    """Throughput over the union window of all clients' `(start, end)` spans; latencies in ms."""
+    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
+    ordered = sorted(latency * 1000.0 for latency in latencies_s)
+    return Result(
+        label=label, batch_size=case_batch, clients=clients, shared_stream=shared, workers=workers, events=events,
+        requests=len(latencies_s), seconds=seconds, events_per_s=events / seconds,
+        requests_per_s=len(latencies_s) / seconds,
+        p50_ms=percentile(ordered, 0.50) if ordered else None, p95_ms=percentile(ordered, 0.95) if ordered else None,
+        p99_ms=percentile(ordered, 0.99) if ordered else None, max_ms=ordered[-1] if ordered else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HTTP clients (one process each, so the client side's GIL does not cap the numbers)
+
+
+def _sample_payload(client: int, n: int) -> dict:
+    return {"order_id": f"ord-{client}-{n}", "customer": {"id": f"cus-{n % 97}", "tier": "gold"},
+            "amount_cents": 1000 + n, "currency": "EUR",
+            "lines": [{"sku": f"SKU-{(n + i) % 500:04d}", "qty": 1 + i, "price_cents": 250 * (i + 1)}
+                      for i in range(3)]}
+
+
+def _signed_bodies(seed: bytes, tenant: str, agent: str, store: str, client: int, batch_size: int,
+                   batches: int) -> list[bytes]:
+    """Request bodies, signed and JSON-encoded up front: nothing of this is inside the timed window."""
+    signer = AgentSigner(seed, tenant, agent, 1)
+    bodies = []
+    for b in range(batches):
+        events = [signer.build_event(store, "order", f"c{client}-e{(b * batch_size + i) % 1000}", "order.updated",
+                                     _sample_payload(client, b * batch_size + i))
+                  for i in range(batch_size)]
+        bodies.append(json.dumps({"events": events}, separators=(",", ":")).encode())
+    return bodies
+
+
+def _post(session: requests.Session, url: str, headers: dict, body: bytes, batch_size: int) -> None:
+    response = session.post(url, data=body, headers=headers, timeout=120)
+    if response.status_code != 200:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+    answer = response.json()
+    if answer["eventsAccepted"] != batch_size or len(answer["receipts"]) != batch_size:
+        raise RuntimeError(f"accepted {answer['eventsAccepted']} of {batch_size}: {answer['rejections'][:2]}")
+
+
+def _http_client(base_url: str, api_key: str, seed: bytes, tenant: str, agent: str, store: str, client: int,
+                 case: Case, barrier, results) -> None:
+    try:
+        bodies = _signed_bodies(seed, tenant, agent, store, client, case.batch_size, case.requests + 1)
+        url = base_url + INGEST_PATH
+        headers = {"Authorization": f"ApiKey {api_key}", "Content-Type": "application/json"}
+        latencies = []
+        with requests.Session() as session:
+            _post(session, url, headers, bodies[0], case.batch_size)
+            barrier.wait(timeout=300)
+            started = time.perf_counter()
+            for body in bodies[1:]:
+                sent = time.perf_counter()
+                _post(session, url, headers, body, case.batch_size)
+                latencies.append(time.perf_counter() - sent)
+            results.put(("ok", started, time.perf_counter(), latencies))
+    except Exception as exc:  # noqa: BLE001 - reported by the parent
+        barrier.abort()
+        results.put(("error", repr(exc)))
+
+
+def _run_processes(target, args_per_client: list[tuple]) -> list[tuple]:
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(args_per_client))
+    results = ctx.Queue()
+    processes = [ctx.Process(target=target, args=(*args, barrier, results)) for args in args_per_client]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=900) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    errors = [outcome[1] for outcome in outcomes if outcome[0] == "error"]
+    if errors:
+        raise RuntimeError("client failed: " + "; ".join(errors))
+    return outcomes
+
+
+def run_ingest_case(base_url: str, api_key: str, tenant: str, agent: str, seed: bytes, case: Case,
+                    workers: int | None) -> Result:
+    shared = str(uuid.uuid4())
+    args = [(base_url, api_key, seed, tenant, agent, shared if case.shared_stream else str(uuid.uuid4()), client,
+             case) for client in range(case.clients)]
+    outcomes = _run_processes(_http_client, args)
+    latencies = [latency for outcome in outcomes for latency in outcome[3]]
+    return summarise(case.label, case.batch_size, case.clients, case.shared_stream, workers,
+                     [(o[1], o[2]) for o in outcomes], latencies, len(latencies) * case.batch_size)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The ceiling: plain multi-row INSERTs of identical rows, same database, same batch size, 4 connections
+
+
+def _psycopg2_dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _ceiling_client(dsn: str, columns: list[str], template: tuple, batch_size: int, transactions: int, barrier,
+                    results) -> None:
+    import psycopg2
+    from psycopg2.extras import execute_values
+
+    try:
+        index = {name: i for i, name in enumerate(columns)}
+        store = uuid.uuid4()
+        batches = []
+        for t in range(transactions + 1):
+            batch = []
+            for i in range(batch_size):
+                row = list(template)
+                row[index["store_id"]] = store
+                row[index["sequence_number"]] = t * batch_size + i + 1
+                row[index["event_id"]] = uuid.uuid4()
+                batch.append(tuple(row))
+            batches.append(batch)
+        statement = f"INSERT INTO bench_events ({', '.join(columns)}) VALUES %s"
+        psycopg2.extras.register_uuid()
+        connection = psycopg2.connect(dsn)
+        latencies = []
+        with connection, connection.cursor() as cursor:
+            execute_values(cursor, statement, batches[0], page_size=batch_size)
+            connection.commit()
+            barrier.wait(timeout=300)
+            started = time.perf_counter()
+            for batch in batches[1:]:
+                sent = time.perf_counter()
+                execute_values(cursor, statement, batch, page_size=batch_size)
+                connection.commit()
+                latencies.append(time.perf_counter() - sent)
+        connection.close()
+        results.put(("ok", started, time.perf_counter(), latencies))
+    except Exception as exc:  # noqa: BLE001 - reported by the parent
+        barrier.abort()
+        results.put(("error", repr(exc)))
+
+
+def run_ceiling(database_url: str, batch_size: int, connections: int, transactions: int) -> Result:
+    """One INSERT … VALUES of `batch_size` rows and a COMMIT per transaction; rows copied from a stored event."""
+    import psycopg2.extras
+
+    psycopg2.extras.register_uuid()
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS bench_events (LIKE events INCLUDING ALL)"))
+        row = conn.execute(sa.text("SELECT * FROM events ORDER BY sequenced_at DESC LIMIT 1")).one()
+    engine.dispose()
+    columns = list(row._mapping.keys())
+    template = tuple(psycopg2.extras.Json(value) if isinstance(value, (dict, list)) else value for value in row)
+    args = [(_psycopg2_dsn(database_url), columns, template, batch_size, transactions)
+            for _ in range(connections)]
+    outcomes = _run_processes(_ceiling_client, args)
+    latencies = [latency for outcome in outcomes for latency in outcome[3]]
+    label = f"plain INSERT, {batch_size:>3} rows/txn x {connections} conns"
+    return summarise(label, batch_size, connections, False, None, [(o[1], o[2]) for o in outcomes], latencies,
+                     len(latencies) * batch_size)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Orchestration
+
+
+def _cases(quick: bool) -> list[Case]:
+    """Requests per client are sized so every case takes a few seconds at the expected rates."""
+    per_client = {1: 60, 10: 30, 100: 8} if quick else {1: 500, 10: 200, 100: 60}
+    cases = []
+    for batch_size in (1, 10, 100):
+        cases.append(Case(batch_size, 1, False, per_client[batch_size] * 2))
+        cases.append(Case(batch_size, 4, False, per_client[batch_size]))
+        cases.append(Case(batch_size, 4, True, per_client[batch_size]))
+    return cases
+
+
+def _setup_tenant(base_url: str) -> tuple[str, str, str, bytes]:
+    """A tenant, one agent key (key id 1) and a read_write API key for the tenant."""
+    admin = {"Authorization": f"ApiKey {BOOTSTRAP_KEY}"}
+    tenant, agent, seed = str(uuid.uuid4()), str(uuid.uuid4()), os.urandom(32)
+    signer = AgentSigner(seed, tenant, agent, 1)
+    registered = requests.post(f"{base_url}/api/v1/agents/keys", headers=admin, timeout=30, json={
+        "tenant_id": tenant, "agent_id": agent, "key_id": 1, "public_key": signer.public_key_hex})
+    if registered.status_code != 201:
+        raise RuntimeError(f"agent key registration failed: {registered.status_code} {registered.text}")
+    created = requests.post(f"{base_url}/api/v1/admin/api-keys", headers=admin, timeout=30,
+                            json={"tenant_id": tenant, "permissions": "read_write"})
+    if created.status_code != 201:
+        raise RuntimeError(f"API key creation failed: {created.status_code} {created.text}")
+    return tenant, agent, created.json()["api_key"], seed
+
+
+def _server_env(log_level: str) -> dict[str, str]:
+    return {"BOOTSTRAP_ADMIN_API_KEY": BOOTSTRAP_KEY, "VES_SEQUENCER_SIGNING_KEY": SEQUENCER_KEY_HEX,
+            "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": log_level}
+
+
+def _run_on_server(database_url: str, workers: int, cases: list[Case], log_level: str) -> list[Result]:
+    results = []
+    with start_gunicorn(database_url, env=_server_env(log_level), workers=workers) as server:
+        tenant, agent, api_key, seed = _setup_tenant(server.url)
+        for case in cases:
+            result = run_ingest_case(server.url, api_key, tenant, agent, seed, case, workers)
+            print_row(result)
+            results.append(result)
+    return results
+
+
+def machine_description(database_url: str) -> dict:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        pg_version = conn.execute(sa.text("SHOW server_version")).scalar()
+        pg_settings = {name: conn.execute(sa.text(f"SHOW {name}")).scalar()
+                       for name in ("synchronous_commit", "fsync", "shared_buffers", "wal_level")}
+    engine.dispose()
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown")
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"nproc": os.cpu_count(), "cpu_model": model, "ram_gib": round(mem_kb / 2**20, 1),
+            "postgresql": pg_version, "postgresql_settings": pg_settings, "python": platform.python_version(),
+            "kernel": platform.release(),
+            "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                         text=True).stdout.strip()}
+
+
+HEADER = (f"{'case':<46} {'workers':>7} {'events':>7} {'events/s':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+          f"{'p99 ms':>8} {'max ms':>8}")
+
+
+def print_row(result: Result) -> None:
+    def ms(value):
+        return f"{value:8.1f}" if value is not None else f"{'-':>8}"
+
+    workers = str(result.workers) if result.workers is not None else "-"
+    print(f"{result.label:<46} {workers:>7} {result.events:>7} {result.events_per_s:>9.0f} "
+          f"{result.requests_per_s:>8.1f} {ms(result.p50_ms)} {ms(result.p95_ms)} {ms(result.p99_ms)} "
+          f"{ms(result.max_ms)}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="admin URL of a PostgreSQL server; a fresh database is created on "
+                        "it and dropped afterwards (default: a private embedded pgserver)")
+    parser.add_argument("--workers", default=None,
+                        help="comma-separated WEB_CONCURRENCY values to sweep with the headline case "
+                        "(batch 100 x 4 clients); the full matrix runs on the best (default 2,3,4,5; quick: 2)")
+    parser.add_argument("--quick", action="store_true", help="few requests per case: a smoke run")
+    parser.add_argument("--json", metavar="PATH", help="also write every number (and the machine) to PATH")
+    parser.add_argument("--log-level", default="warning", help="gunicorn/app LOG_LEVEL (default warning)")
+    options = parser.parse_args(argv)
+    sweep = [int(w) for w in (options.workers or ("2" if options.quick else "2,3,4,5")).split(",")]
+    cases = _cases(options.quick)
+    headline = next(c for c in cases if (c.batch_size, c.clients, c.shared_stream) == HEADLINE)
+
+    embedded = None
+    admin_url = options.database_url
+    if admin_url is None:
+        embedded = EmbeddedPostgres().start()
+        admin_url = embedded.server_url()
+    else:
+        from app.config import Settings
+
+        admin_url = Settings.from_env({"DATABASE_URL": admin_url}).database_url
+    database_url = create_database(admin_url, prefix="seqbench")
+    try:
+        machine = machine_description(database_url)
+        print(f"machine: {machine}", flush=True)
+        print(HEADER)
+        sweep_results = []
+        if len(sweep) > 1:
+            for workers in sweep:
+                sweep_results += _run_on_server(database_url, workers, [headline], options.log_level)
+            best = max(sweep_results, key=lambda r: r.events_per_s).workers
+            print(f"best WEB_CONCURRENCY for the headline case: {best}", flush=True)
+        else:
+            best = sweep[0]
+        results = _run_on_server(database_url, best, cases, options.log_level)
+        ceiling_transactions = {1: 150, 10: 60, 100: 15} if options.quick else {1: 1500, 10: 600, 100: 150}
+        ceilings = []
+        for batch_size in (1, 10, 100):
+            ceilings.append(run_ceiling(database_url, batch_size, 4, ceiling_transactions[batch_size]))
+            print_row(ceilings[-1])
+        print()
+        ingest_100 = next(r for r in results if (r.batch_size, r.clients, r.shared_stream) == HEADLINE)
+        ceiling_100 = ceilings[-1]
+        print(f"headline: {ingest_100.events_per_s:.0f} signed events/s at batch 100 x 4 clients "
+              f"(WEB_CONCURRENCY={best}), p99 {ingest_100.p99_ms:.1f} ms; target >= 3000 events/s, p99 < 100 ms")
+        print(f"ceiling:  {ceiling_100.events_per_s:.0f} rows/s plain INSERT at 100 rows x 4 conns; ingest reaches "
+              f"{100 * ingest_100.events_per_s / ceiling_100.events_per_s:.0f} % of it")
+        if options.json:
+            Path(options.json).write_text(json.dumps({
+                "machine": machine, "quick": options.quick, "best_workers": best,
+                "worker_sweep": [dataclasses.asdict(r) for r in sweep_results],
+                "ingest": [dataclasses.asdict(r) for r in results],
+                "insert_ceiling": [dataclasses.asdict(r) for r in ceilings]}, indent=2) + "\n")
+    finally:
+        drop_database(admin_url, database_url)
+        if embedded is not None:
+            embedded.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
