@@ -234,6 +234,7 @@ def _schemas() -> dict:
             "tenant_id": UUID, "agent_id": UUID, "key_id": _integer(0, MAX_U32),
             "public_key": _string(pattern="^0x[0-9a-f]{64}$"), "valid_from": _nullable(TIMESTAMP),
             "valid_to": _nullable(TIMESTAMP), "revoked_at": _nullable(TIMESTAMP), "created_at": TIMESTAMP,
+            "is_revoked": {"type": "boolean"},
         }),
         "PayloadSchema": _object({"tenant_id": UUID, "event_type": _string(), "version": _integer(1, 2**31 - 1),
                                   "schema": {}, "created_at": TIMESTAMP}),
