@@ -70,7 +70,6 @@ class Settings:
     sequencer_private_key: str | None = _secret_field()
     l2_chain_id: int = 84532001
     anchor_max_events: int = 1024
-    agent_key_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -103,7 +102,6 @@ class Settings:
             sequencer_private_key=env.get("SEQUENCER_PRIVATE_KEY", _eth_private_key),
             l2_chain_id=env.int("L2_CHAIN_ID", 84532001, minimum=1),
             anchor_max_events=env.int("ANCHOR_MAX_EVENTS", 1024, minimum=1, maximum=1 << 20),
-            agent_key_cache_seconds=env.float("AGENT_KEY_CACHE_SECONDS", 5.0, minimum=0.0, maximum=300.0),
         )
 
     def replace(self, **changes) -> "Settings":

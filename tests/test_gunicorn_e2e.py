@@ -244,3 +244,34 @@ def test_rate_limit_holds_across_workers_with_redis(database_url):
         own_statuses = [requests.get(f"{srv.url}/api/v1/ves/head?{own_query}", headers=own_headers,
                                      timeout=10).status_code for _ in range(8)]
         assert own_statuses.count(200) == 5
+
+
+def _send_from_process(url: str, batches: list[list[dict]]) -> list[tuple[str, int]]:
+    """Runs in a separate client process: send batches, return (event_id, sequence_number) per receipt."""
+    numbers = []
+    with requests.Session() as session:
+        for batch in batches:
+            response = session.post(f"{url}/api/v1/ves/events/ingest", json={"events": batch}, headers=ADMIN,
+                                    timeout=60)
+            response.raise_for_status()
+            numbers.extend((r["eventId"], r["sequenceNumber"]) for r in response.json()["receipts"])
+    return numbers
+
+
+def test_client_processes_and_threads_on_one_stream_get_exactly_one_to_n(server, engine):
+    import multiprocessing
+
+    tenant, agent, store = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    signer = _register(server.url, tenant, agent)
+    plans = [[[signer.build_event(store, "o", f"{p}-{b}", "t", {"p": p, "b": b, "i": i}) for i in range(25)]
+              for b in range(8)] for p in range(6)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(3) as processes, ThreadPoolExecutor(3) as threads:
+        process_results = processes.starmap_async(_send_from_process, [(server.url, plan) for plan in plans[:3]])
+        thread_results = list(threads.map(lambda plan: _send_from_process(server.url, plan), plans[3:]))
+        results = process_results.get(timeout=120) + thread_results
+    receipts = dict(pair for result in results for pair in result)
+    rows = _all_rows(engine, tenant, store)
+    assert len(receipts) == 6 * 8 * 25 == len(rows)
+    assert [r.sequence_number for r in rows] == list(range(1, len(rows) + 1))
+    assert all(receipts[str(r.event_id)] == r.sequence_number for r in rows)

@@ -1,10 +1,9 @@
-"""Registering and revoking agent signing keys, and the short per-worker cache ingest reads them through."""
+"""Registering, listing and revoking agent signing keys. Ingest reads the registry fresh for every request, so a
+revocation takes effect on the very next request on every worker."""
 
 from __future__ import annotations
 
 import datetime
-import threading
-import time
 import uuid
 
 from sqlalchemy import Engine
@@ -39,36 +38,3 @@ def revoke_agent_key(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID, 
     if record is None:
         raise NotFound("No such agent key.")
     return record
-
-
-class AgentKeyCache:
-    """Per-worker cache of registry rows, at most `ttl` seconds old. Revocation is re-checked inside the sequencing
-    transaction (see services/ingest.py), so the cache can never let a revoked key through."""
-
-    def __init__(self, ttl: float):
-        self.ttl = ttl
-        self._entries: dict[tuple[uuid.UUID, uuid.UUID, int], tuple[float, AgentKeyRecord | None]] = {}
-        self._lock = threading.Lock()
-
-    def get_many(self, engine: Engine, tenant_id: uuid.UUID,
-                 coordinates: set[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], AgentKeyRecord]:
-        now = time.monotonic()
-        found: dict[tuple[uuid.UUID, int], AgentKeyRecord] = {}
-        missing = set()
-        with self._lock:
-            for agent_id, key_id in coordinates:
-                entry = self._entries.get((tenant_id, agent_id, key_id))
-                if entry is not None and now - entry[0] < self.ttl and entry[1] is not None:
-                    found[(agent_id, key_id)] = entry[1]
-                else:
-                    missing.add((agent_id, key_id))
-        if missing:
-            with engine.connect() as conn:
-                loaded = store.find_agent_keys(conn, tenant_id, missing)
-            with self._lock:
-                if len(self._entries) > 10000:
-                    self._entries.clear()
-                for coordinate, record in loaded.items():
-                    self._entries[(tenant_id, *coordinate)] = (now, record)
-            found.update(loaded)
-        return found
