@@ -4,6 +4,7 @@ revocation takes effect on the very next request on every worker."""
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
 
 from sqlalchemy import Engine
@@ -12,6 +13,8 @@ from app.db import agent_keys as store
 from app.db.agent_keys import AgentKeyRecord
 from app.errors import Conflict
 from app.errors import NotFound
+
+audit = logging.getLogger("stateset_sequencer.audit")
 
 
 def register_agent_key(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID, key_id: int, public_key: bytes,
@@ -24,6 +27,9 @@ def register_agent_key(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID
     if not created and record.public_key != public_key:
         raise Conflict(f"Agent key {key_id} of agent {agent_id} is already registered with a different public key.",
                        code="AGENT_KEY_CONFLICT")
+    if created:
+        audit.info("agent key registered", extra={"tenant_id": str(tenant_id), "agent_id": str(agent_id),
+                                                  "agent_key_id": key_id})
     return record, created
 
 
@@ -37,4 +43,6 @@ def revoke_agent_key(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID, 
         record = store.revoke_agent_key(conn, tenant_id, agent_id, key_id)
     if record is None:
         raise NotFound("No such agent key.")
+    audit.info("agent key revoked", extra={"tenant_id": str(tenant_id), "agent_id": str(agent_id),
+                                           "agent_key_id": key_id})
     return record

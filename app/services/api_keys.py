@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from sqlalchemy import Engine
@@ -13,6 +14,8 @@ from app.auth import key_display_prefix
 from app.db import api_keys as store
 from app.db.api_keys import ApiKeyRecord
 from app.errors import BadRequest
+
+audit = logging.getLogger("stateset_sequencer.audit")
 
 
 def create_api_key(engine: Engine, *, tenant_id: uuid.UUID | None, permissions: str,
@@ -30,6 +33,9 @@ def create_api_key(engine: Engine, *, tenant_id: uuid.UUID | None, permissions: 
             store_ids=sorted(set(store_ids or []), key=str), permissions=permissions, agent_id=agent_id,
             rate_limit=rate_limit, description=description,
         )
+    audit.info("API key created", extra={"key_id": str(record.key_id), "key_prefix": record.key_prefix,
+                                         "tenant_id": str(tenant_id) if tenant_id else None,
+                                         "permissions": permissions})
     return secret, record
 
 
@@ -45,4 +51,7 @@ def get_api_key(engine: Engine, key_id: uuid.UUID) -> ApiKeyRecord | None:
 
 def revoke_api_key(engine: Engine, key_id: uuid.UUID) -> bool:
     with engine.begin() as conn:
-        return store.revoke_api_key(conn, key_id)
+        found = store.revoke_api_key(conn, key_id)
+    if found:
+        audit.info("API key revoked", extra={"key_id": str(key_id)})
+    return found
