@@ -1,5 +1,6 @@
 """deploy/backup/backup.sh and restore.sh against real PostgreSQL: plain and encrypted round trips, retention,
-and the refusal to restore over a live log. Client binaries are pgserver's PostgreSQL 16 (>= any test server)."""
+the refusal to restore over a live log, and a restored ledger that the offline verifier (`ves-verify`) still
+verifies stream by stream. Client binaries are pgserver's PostgreSQL 16 (>= any test server)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from app.config import Settings
 from app.db.migrations import upgrade_to_head
+from app.verify.cli import main as ves_verify
+from tests.controls import Stream
 from tests.support.pg import create_database
 from tests.support.pg import drop_database
+from tests.support.servers import start_gunicorn
 
 
 @pytest.fixture
@@ -143,3 +148,112 @@ def test_failed_dump_leaves_no_backup_behind(repo_root, postgres_bin_dir, tmp_pa
                         DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     assert result.returncode != 0
     assert list(tmp_path.iterdir()) == []
+
+
+SEQUENCER_SEED = bytes(range(32))
+"""The `settings` fixture's receipt key; the restored server gets the same one, as a real switch-over would."""
+
+
+def ingest_unsigned(client, stream: Stream, count: int, first: int) -> None:
+    response = client.post("/api/v1/events/ingest", headers=stream.headers, json={
+        "agent_id": str(stream.agent_id), "events": [
+            {"event_id": str(uuid.uuid4()), "tenant_id": str(stream.tenant_id), "store_id": str(stream.store_id),
+             "entity_type": "note", "entity_id": f"note-{first + i}", "event_type": "note.added",
+             "payload": {"n": first + i}} for i in range(count)]})
+    assert response.status_code == 200, response.json
+    assert response.json["events_accepted"] == count
+
+
+def signed_v2(stream: Stream, entity_id: str) -> dict:
+    """A version 2 event binding a command id and base version 0 (the entity is new)."""
+    return stream.event(entity_id, {"entity": entity_id}, ves_version=2, command_id=uuid.uuid4(), base_version=0)
+
+
+def commit(client, stream: Stream, start: int, end: int) -> None:
+    response = client.post("/api/v1/ves/commitments", headers=stream.headers, json={
+        "tenant_id": str(stream.tenant_id), "store_id": str(stream.store_id),
+        "sequence_start": start, "sequence_end": end})
+    assert response.status_code == 201, response.json
+
+
+@pytest.fixture
+def ledger_database(database_server_url, make_app):
+    """A migrated database filled through the real HTTP ingest and commitment endpoints. Yields `(url, streams,
+    sequencer public key)`; `streams` maps a name to `(Stream, events ingested, commitments created)`:
+    mixed (signed v1, unsigned, signed v2; 2 commitments), signed_v2 (3 of 5 events uncommitted), unsigned."""
+    url = create_database(database_server_url, prefix="seqledger")
+    engine = sa.create_engine(url)
+    upgrade_to_head(engine)
+    engine.dispose()
+    app = make_app(database_url=Settings.from_env({"DATABASE_URL": url}).database_url)
+    client, app_engine = app.test_client(), app.extensions["sequencer"].engine
+
+    mixed = Stream(client, app_engine)
+    mixed.ingest([mixed.event(f"order-{i}", {"i": i}) for i in range(3)])
+    ingest_unsigned(client, mixed, 2, first=4)
+    mixed.ingest([signed_v2(mixed, f"order-{i}") for i in (6, 7)])
+    commit(client, mixed, 1, 3)
+    commit(client, mixed, 4, 7)
+
+    v2_only = Stream(client, app_engine, ves_version=2)
+    v2_only.ingest([signed_v2(v2_only, f"item-{i}") for i in range(4)])
+    ingest_unsigned(client, v2_only, 1, first=5)
+    commit(client, v2_only, 1, 2)
+
+    unsigned = Stream(client, app_engine)
+    ingest_unsigned(client, unsigned, 3, first=1)
+    commit(client, unsigned, 1, 3)
+
+    public_key = client.get("/api/v1/ves/sequencer").json["public_key"]
+    yield url, {"mixed": (mixed, 7, 2), "signed_v2": (v2_only, 5, 1), "unsigned": (unsigned, 3, 1)}, public_key
+    app_engine.dispose()
+    drop_database(database_server_url, url)
+
+
+def verify_stream(server, stream: Stream, public_key: str, capsys) -> tuple[int, str]:
+    """`ves-verify verify --url …` exactly as docs/RESTORE.md step 6 runs it, with the stream's own API key."""
+    code = ves_verify(["verify", "--url", server.url, "--api-key", stream.key, "--tenant", str(stream.tenant_id),
+                       "--store", str(stream.store_id), "--sequencer-public-key", public_key])
+    return code, capsys.readouterr().out.strip()
+
+
+def change_stored_payload(url: str, stream: Stream, number: int) -> None:
+    """Alter one stored payload value in place, lifting the append-only trigger inside this transaction only."""
+    engine = sa.create_engine(url)
+    key = {"t": stream.tenant_id, "s": stream.store_id, "n": number}
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE events DISABLE TRIGGER events_append_only"))
+        payload = conn.execute(sa.text("SELECT payload FROM events WHERE tenant_id = :t AND store_id = :s "
+                                       "AND sequence_number = :n"), key).scalar_one()
+        changed = {**payload, "n": payload["n"] + 1}
+        conn.execute(sa.text("UPDATE events SET payload = :p WHERE tenant_id = :t AND store_id = :s "
+                             "AND sequence_number = :n").bindparams(sa.bindparam("p", type_=sa.JSON)),
+                     {**key, "p": changed})
+        conn.execute(sa.text("ALTER TABLE events ENABLE TRIGGER events_append_only"))
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_restored_ledger_verifies_stream_by_stream_and_a_changed_byte_is_caught(
+        repo_root, postgres_bin_dir, ledger_database, empty_database, tmp_path, capsys):
+    source_url, streams, public_key = ledger_database
+    backup = run_script(repo_root, postgres_bin_dir, "backup.sh", DATABASE_URL=source_url, BACKUP_DIR=str(tmp_path))
+    assert backup.returncode == 0, backup.stderr
+    restore = run_script(repo_root, postgres_bin_dir, "restore.sh", backup.stdout.strip(),
+                         DATABASE_URL=libpq_url(empty_database))
+    assert restore.returncode == 0, restore.stderr
+    assert restore.stdout.strip().endswith("restored 15 events in 3 streams")
+
+    env = {"VES_SEQUENCER_SIGNING_KEY": SEQUENCER_SEED.hex()}
+    with start_gunicorn(empty_database, env=env, workers=1) as server:
+        for name, (stream, events, commitments) in streams.items():
+            assert verify_stream(server, stream, public_key, capsys) == (
+                0, f"verified {events} events in {commitments} commitments"), name
+
+        mixed = streams["mixed"][0]
+        change_stored_payload(empty_database, mixed, 4)
+        code, output = verify_stream(server, mixed, public_key, capsys)
+        assert code == 1
+        assert output.startswith("FAILED: event sequence 4: payload_plain_hash failed:")
+        unsigned = streams["unsigned"][0]
+        assert verify_stream(server, unsigned, public_key, capsys) == (0, "verified 3 events in 1 commitments")
