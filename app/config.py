@@ -48,6 +48,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     max_db_connections: int = 10
+    web_concurrency: int | None = None
     log_level: str = "INFO"
     max_body_size_bytes: int = 10 * 1024 * 1024
     max_events_per_batch: int = 1000
@@ -80,6 +81,7 @@ class Settings:
             host=env.get("HOST", _nonempty) or "0.0.0.0",
             port=env.int("PORT", 8080, minimum=1, maximum=65535),
             max_db_connections=env.int("MAX_DB_CONNECTIONS", 10, minimum=1, maximum=1000),
+            web_concurrency=env.int("WEB_CONCURRENCY", 0, minimum=0, maximum=256) or None,
             log_level=_log_level(env),
             max_body_size_bytes=env.int("MAX_BODY_SIZE_BYTES", 10 * 1024 * 1024, minimum=1024),
             max_events_per_batch=env.int("MAX_EVENTS_PER_BATCH", 1000, minimum=1),

@@ -18,7 +18,7 @@ from app.serving import worker_exited  # noqa: E402
 _settings = load_settings_or_exit()
 
 bind = [f"[{_settings.host}]:{_settings.port}" if ":" in _settings.host else f"{_settings.host}:{_settings.port}"]
-workers = int(os.environ.get("WEB_CONCURRENCY") or (2 * multiprocessing.cpu_count() + 1))
+workers = _settings.web_concurrency or (2 * multiprocessing.cpu_count() + 1)
 worker_class = "sync"
 timeout = int(max(60, _settings.long_poll_max_seconds + 30))
 graceful_timeout = 30

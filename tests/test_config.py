@@ -74,6 +74,7 @@ def test_signing_key_accepts_hex_and_base64(value):
         ({"SEQUENCER_PRIVATE_KEY": "0x12"}, "SEQUENCER_PRIVATE_KEY"),
         ({"L2_CHAIN_ID": "-1"}, "L2_CHAIN_ID"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"WEB_CONCURRENCY": "many"}, "WEB_CONCURRENCY"),
     ],
 )
 def test_bad_value_names_the_variable(env, variable):

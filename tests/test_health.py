@@ -33,3 +33,18 @@ def test_unknown_path_is_json_404(client):
     assert response.status_code == 404
     assert response.json["code"] == "NOT_FOUND"
     assert response.json["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_ready_is_503_while_the_schema_is_behind_head(database_server_url, make_app):
+    from tests.support.pg import create_database
+    from tests.support.pg import drop_database
+
+    url = create_database(database_server_url, prefix="seqbehind")
+    try:
+        app = make_app(database_url=url)
+        response = app.test_client().get("/ready")
+        assert response.status_code == 503 and response.json["code"] == "MIGRATIONS_PENDING"
+        assert "current: None" in response.json["error"]
+        app.extensions["sequencer"].engine.dispose()
+    finally:
+        drop_database(database_server_url, url)
