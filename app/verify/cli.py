@@ -1,7 +1,8 @@
 """`ves-verify`: export an audit bundle, verify one offline or straight from a sequencer, or check one proof.
 
 Exit codes: 0 verified, 1 a discrepancy (the first one is printed), 2 usage or I/O error (bad bundle file,
-sequencer unreachable).
+sequencer or RPC endpoint unreachable, no registry at the address). `verify --rpc-url` also checks commitments
+against the SetRegistry contract; web3 is imported only then.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def add_commands(commands) -> None:
     add_source(verify, required=False)
     verify.add_argument("--sequencer-public-key", help="pin the sequencer's receipt key (0x hex)")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
+    verify.add_argument("--rpc-url", help="also check commitments against the SetRegistry on this L2 RPC endpoint")
+    verify.add_argument("--registry-address", help="SetRegistry contract address (0x…); required with --rpc-url")
+    verify.add_argument("--chain-id", type=int, default=None,
+                        help="the endpoint must be on this chain id (default: whatever it reports)")
 
     proof = commands.add_parser("verify-proof", help="check one Merkle inclusion proof")
     proof.add_argument("--leaf-hash", required=True)
@@ -93,7 +98,68 @@ def _export(args) -> int:
     return EXIT_OK
 
 
+class OnChainCheck:
+    """A `chain_checker` for `verify_bundle` over a read-only RegistryClient (VES.md §Anchoring).
+
+    Each commitment is looked up by batch id. One the registry holds must match it field for field (stream, range,
+    event count, Merkle root, both state roots); one it does not hold is a discrepancy only when the bundle records
+    it as anchored (`is_anchored`), as is an anchored commitment whose `chain_id` is not the checked chain's.
+    `checked` counts commitments compared with the chain; `not_anchored` those neither anchored nor on chain.
+    """
+
+    def __init__(self, client):
+        from app.services.anchoring import bundle_chain_checker
+
+        self.client = client
+        self._check = bundle_chain_checker(client)
+        self.checked = 0
+        self.not_anchored = 0
+
+    def __call__(self, commitment, stream_id: bytes):
+        from app.verify.report import Discrepancy
+
+        found = self._check(commitment, stream_id)
+        if found is not None and found.found == "absent" and not commitment.get("is_anchored"):
+            self.not_anchored += 1
+            return None
+        self.checked += 1
+        recorded_chain = commitment.get("chain_id")
+        if found is None and commitment.get("is_anchored") and recorded_chain not in (None, self.client.chain_id):
+            return Discrepancy("chain_anchor", "The commitment is recorded as anchored on another chain", None,
+                               str(commitment.get("batch_id")), self.client.chain_id, recorded_chain)
+        return found
+
+    def summary(self) -> str:
+        return (f"checked {self.checked} commitments on chain {self.client.chain_id} "
+                f"(registry {self.client.address}); {self.not_anchored} not anchored yet")
+
+    def to_dict(self) -> dict:
+        return {"chain_id": self.client.chain_id, "registry_address": self.client.address,
+                "commitments_checked_on_chain": self.checked, "commitments_not_anchored": self.not_anchored}
+
+
+def on_chain_check(rpc_url: str, registry_address: str, chain_id: int | None, timeout: float) -> OnChainCheck:
+    """Connect read-only and confirm the endpoint is on `chain_id` with a registry deployed (ChainError if not)."""
+    from app.chain import RegistryClient
+
+    client = RegistryClient.from_url(rpc_url, registry_address, chain_id=chain_id, timeout=timeout)
+    client.ensure_deployed()
+    return OnChainCheck(client)
+
+
 def _verify(args) -> int:
+    chain_check = None
+    if args.rpc_url or args.registry_address or args.chain_id is not None:
+        if not (args.rpc_url and args.registry_address):
+            print("ves-verify: error: --rpc-url and --registry-address go together", file=sys.stderr)
+            return EXIT_ERROR
+        from app.chain import ChainError
+
+        try:
+            chain_check = on_chain_check(args.rpc_url, args.registry_address, args.chain_id, args.timeout)
+        except ChainError as error:
+            print(f"ves-verify: error: {error}", file=sys.stderr)
+            return EXIT_ERROR
     if args.bundle:
         bundle = json.loads(Path(args.bundle).read_text(encoding="utf-8"))
     elif args.url and args.api_key and args.tenant and args.store:
@@ -103,11 +169,16 @@ def _verify(args) -> int:
         return EXIT_ERROR
     pinned = parse_hex(args.sequencer_public_key, 32, "--sequencer-public-key") if args.sequencer_public_key \
         else None
-    report = verify_bundle(bundle, sequencer_public_key=pinned)
+    report = verify_bundle(bundle, chain_checker=chain_check, sequencer_public_key=pinned)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=1, default=str))
+        document = report.to_dict()
+        if chain_check is not None:
+            document["chain"] = chain_check.to_dict()
+        print(json.dumps(document, indent=1, default=str))
     else:
         print(report.summary())
+        if chain_check is not None:
+            print(chain_check.summary())
     return EXIT_OK if report.ok else EXIT_DISCREPANCY
 
 
