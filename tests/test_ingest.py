@@ -285,3 +285,17 @@ def test_batch_log_line_has_counts_and_no_payload(stream, caplog):
     records = [r for r in caplog.records if r.getMessage() == "Event batch ingested"]
     assert records and records[-1].events_accepted == 1 and records[-1].events_rejected == 0
     assert "do-not-log-me" not in caplog.text and stream.key not in caplog.text
+
+
+def test_replay_after_key_revocation_or_stricter_schema_still_returns_the_original_receipt(client, stream):
+    event = stream.event("a", {"qty": 1})
+    original = stream.ingest([event])["receipts"][0]
+    client.post("/api/v1/schemas", json={"tenant_id": str(stream.tenant_id), "event_type": "order.updated",
+                                         "schema": {"type": "object", "required": ["never-present"]}},
+                headers=stream.headers)
+    client.delete(f"/api/v1/agents/keys/{stream.agent_id}/1?tenant_id={stream.tenant_id}", headers=stream.headers)
+    replay = stream.ingest([event, stream.event("b", {"qty": 2})])
+    assert replay["receipts"] == [{**original, "duplicate": True}]
+    assert replay["rejections"][0]["index"] == 1 and replay["rejections"][0]["reason"] == "AgentKeyRevoked"
+    forged = dict(event, agent_signature="0x" + "00" * 64)
+    assert stream.ingest([forged])["rejections"][0]["reason"] == "AgentKeyRevoked"

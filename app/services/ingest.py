@@ -87,6 +87,8 @@ class IngestOutcome:
     receipts: list[Receipt] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     streams: list[StreamOutcome] = field(default_factory=list)
+    receipts_by_index: dict[int, Receipt] = field(default_factory=dict, repr=False)
+    deferred: list[tuple[ParsedEvent, EventRejected]] = field(default_factory=list, repr=False)
 
     @property
     def events_accepted(self) -> int:
@@ -132,6 +134,7 @@ def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, sch
             _reject(outcome, index, rejection, event_id_of(envelope))
     parsed = _check_agent_keys(engine, outcome, parsed, sequenced_at)
     parsed = _check_schemas(schemas, outcome, parsed)
+    _answer_replays_of_deferred(engine, signer, outcome)
     _sequence(engine, signer, outcome, parsed, sequenced_at)
     _record(outcome, started, len(envelopes))
     return outcome
@@ -152,6 +155,7 @@ def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, s
         except EventRejected as rejection:
             _reject(outcome, index, rejection, event_id_of(raw))
     parsed = _check_schemas(schemas, outcome, parsed)
+    _answer_replays_of_deferred(engine, signer, outcome)
     _sequence(engine, signer, outcome, parsed, sequenced_at)
     _record(outcome, started, len(raw_events))
     return outcome
@@ -203,7 +207,7 @@ def _check_agent_keys(engine: Engine, outcome: IngestOutcome, parsed: list[Parse
             verify_agent_signature(event, record.public_key)
             accepted.append(event)
         except EventRejected as rejection:
-            _reject(outcome, event.index, rejection, None)
+            outcome.deferred.append((event, rejection))
     return accepted
 
 
@@ -211,11 +215,34 @@ def _check_schemas(schemas: SchemaValidator, outcome: IngestOutcome, parsed: lis
     accepted = []
     for event in schemas.validate_batch(parsed):
         if isinstance(event, tuple):
-            original, rejection = event
-            _reject(outcome, original.index, rejection, str(original.event_id))
+            outcome.deferred.append(event)
         else:
             accepted.append(event)
     return accepted
+
+
+def _answer_replays_of_deferred(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome) -> None:
+    """Rule 5 before rules 3/4 and schemas: an exact replay of an already sequenced event gets its original receipt
+    even if its key was revoked or its schema tightened since, so client retries stay safe. Anything else that
+    failed those checks is rejected. Sequenced rows never change, so reading them outside the lock is safe."""
+    deferred, outcome.deferred = outcome.deferred, []
+    by_stream: dict[tuple[uuid.UUID, uuid.UUID], list[tuple[ParsedEvent, EventRejected]]] = {}
+    for event, rejection in deferred:
+        by_stream.setdefault(event.stream, []).append((event, rejection))
+    if not by_stream:
+        return
+    with engine.connect() as conn:
+        for (tenant_id, store_id), items in by_stream.items():
+            existing = event_store.find_existing_events(conn, tenant_id, store_id, [e.event_id for e, _ in items], [])
+            by_event_id = {row.event_id: row for row in existing}
+            for event, rejection in items:
+                prior = by_event_id.get(event.event_id)
+                if (prior is not None and prior.event_signing_hash == event.event_signing_hash
+                        and prior.agent_signature == event.agent_signature):
+                    outcome.receipts_by_index[event.index] = _receipt_of(signer.sequencer_id, tenant_id, store_id,
+                                                                         prior, duplicate=True)
+                else:
+                    _reject(outcome, event.index, rejection, str(event.event_id))
 
 
 def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
@@ -224,19 +251,19 @@ def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, par
     by_stream: "OrderedDict[tuple[uuid.UUID, uuid.UUID], list[ParsedEvent]]" = OrderedDict()
     for event in parsed:
         by_stream.setdefault(event.stream, []).append(event)
-    if not by_stream:
-        return
-    receipts: dict[int, Receipt] = {}
+    receipts = outcome.receipts_by_index
     stream_outcomes = {}
-    try:
-        with engine.begin() as conn:
-            for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
-                stream_outcomes[stream] = _sequence_stream(conn, signer, outcome, stream, by_stream[stream],
-                                                           sequenced_at, receipts)
-    except IntegrityError:
-        log.error("sequencing backstop constraint fired; request rolled back", extra={"batch_id": str(outcome.batch_id)})
-        raise Conflict("A concurrent write conflicted with this request; nothing was written. Retry it.",
-                       code="SEQUENCE_CONFLICT") from None
+    if by_stream:
+        try:
+            with engine.begin() as conn:
+                for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
+                    stream_outcomes[stream] = _sequence_stream(conn, signer, outcome, stream, by_stream[stream],
+                                                               sequenced_at, receipts)
+        except IntegrityError:
+            log.error("sequencing backstop constraint fired; request rolled back",
+                      extra={"batch_id": str(outcome.batch_id)})
+            raise Conflict("A concurrent write conflicted with this request; nothing was written. Retry it.",
+                           code="SEQUENCE_CONFLICT") from None
     outcome.receipts = [receipts[i] for i in sorted(receipts)]
     outcome.rejections.sort(key=lambda r: r.index)
     outcome.streams = [stream_outcomes[s] for s in by_stream]
