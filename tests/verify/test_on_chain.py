@@ -2,29 +2,39 @@
 
 In process: `OnChainCheck` (what the CLI builds from --rpc-url) over a read-only client of an eth-tester EVM, with
 the correct bundle of tests/verify/conftest.py anchored as it is, partly, or with a forged root. As a process: the
-CLI's usage and I/O errors, and the import boundary (no web3 unless --rpc-url is used).
+CLI's usage and I/O errors, the import boundary (no web3 unless --rpc-url is used), and (slow) the installed
+commands against commitments anchored by a real gunicorn on ganache.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
+import sqlalchemy as sa
 from eth_account import Account
 from web3 import EthereumTesterProvider
 from web3 import Web3
 
 from app.chain.registry import RegistryClient
+from app.chain.registry import connect
 from app.chain.registry import deploy_registry
+from app.client import AgentSigner
+from app.client import SequencerClient
 from app.verify import verify_bundle
 from app.verify.cli import OnChainCheck
 from app.verify.cli import main
 from app.ves import parse_hex
 from app.ves import stream_id
+from tests.support.ganache import start_ganache
 from tests.support.servers import ROOT
 from tests.support.servers import free_port
+from tests.support.servers import start_gunicorn
 from tests.verify.conftest import STORE
 from tests.verify.conftest import TENANT
 
@@ -145,3 +155,65 @@ def test_the_verifier_imports_web3_only_for_rpc_checks():
              "assert not {'web3', 'eth_account', 'app.chain'} & set(sys.modules), sorted(sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+ADMIN_KEY = "onchain-verify-admin-key-0123456789abcdef"
+
+
+def run_cli(program: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).with_name(program)), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=90)
+
+
+@pytest.mark.slow
+def test_the_real_cli_checks_roots_anchored_on_ganache(database_url, engine):
+    """Anchor through a real gunicorn (POST /api/v1/ves/commitments/anchor) on ganache, then run the installed
+    `ves-verify` and `stateset-sequencer-admin verify` with --rpc-url: clean, then with one anchored root changed
+    in the database (now differing from the chain's), then against the wrong chain id."""
+    with start_ganache() as node:
+        key = node.accounts[0].private_key
+        address = deploy_registry(connect(node.url), key)
+        env = {"BOOTSTRAP_ADMIN_API_KEY": ADMIN_KEY, "L2_RPC_URL": node.url, "L2_CHAIN_ID": str(node.chain_id),
+               "SET_REGISTRY_ADDRESS": address, "SEQUENCER_PRIVATE_KEY": key}
+        with start_gunicorn(database_url, env=env, workers=1) as server:
+            client = SequencerClient(server.url, ADMIN_KEY)
+            signer = AgentSigner(uuid.uuid4().bytes * 2, uuid.uuid4(), uuid.uuid4(), 1)
+            store = str(uuid.uuid4())
+            client.register_signer(signer)
+            events = [signer.build_event(store, "order", f"o-{i}", "OrderPlaced", {"total": i}) for i in range(6)]
+            assert client.ingest(events, signer.agent_id).events_accepted == 6
+            anchored = []
+            for start, end in ((1, 3), (4, 5)):
+                response = requests.post(server.url + "/api/v1/ves/commitments/anchor", timeout=60,
+                                         headers={"Authorization": f"ApiKey {ADMIN_KEY}"},
+                                         json={"tenant_id": str(signer.tenant_id), "store_id": store,
+                                               "sequence_start": start, "sequence_end": end})
+                assert response.status_code == 200, response.text
+                anchored.append(response.json())
+            client.create_commitment(signer.tenant_id, store, sequence_start=6, sequence_end=6)
+
+            source = ["--url", server.url, "--api-key", ADMIN_KEY, "--tenant", str(signer.tenant_id),
+                      "--store", store]
+            chain = ["--rpc-url", node.url, "--registry-address", address, "--chain-id", str(node.chain_id)]
+            clean = run_cli("ves-verify", "verify", *source, *chain)
+            assert (clean.returncode, clean.stdout.splitlines()) == (0, [
+                "verified 6 events in 3 commitments",
+                f"checked 2 commitments on chain {node.chain_id} (registry {address}); 1 not anchored yet"]), \
+                clean.stderr
+
+            changed = anchored[1]
+            real_root = parse_hex(changed["merkle_root"], 32, "merkle_root")
+            with engine.begin() as conn:
+                conn.execute(sa.text("UPDATE batch_commitments SET merkle_root = :r WHERE batch_id = :b"),
+                             {"r": bytes([real_root[0] ^ 1]) + real_root[1:], "b": uuid.UUID(changed["batch_id"])})
+            tampered = run_cli("stateset-sequencer-admin", "verify", *source, *chain, "--json")
+            assert tampered.returncode == 1, tampered.stderr
+            report = json.loads(tampered.stdout)
+            on_chain = [d for d in report["discrepancies"] if d["check"] == "chain_anchor"]
+            assert [(d["batch_id"], d["found"]) for d in on_chain] == [(changed["batch_id"], changed["merkle_root"])]
+            assert report["chain"]["commitments_checked_on_chain"] == 2
+
+            wrong_chain = run_cli("ves-verify", "verify", *source, "--rpc-url", node.url, "--registry-address",
+                                  address, "--chain-id", str(node.chain_id + 1))
+            assert wrong_chain.returncode == 2
+            assert "another chain" in wrong_chain.stderr
