@@ -5,6 +5,7 @@ verifies stream by stream. Client binaries are pgserver's PostgreSQL 16 (>= any 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import uuid
 
@@ -210,6 +211,14 @@ def ledger_database(database_server_url, make_app):
     drop_database(database_server_url, url)
 
 
+def runbook_gap_query(repo_root) -> str:
+    """docs/RESTORE.md step 6's SQL check (streams whose head is not their gapless highest number)."""
+    text = (repo_root / "docs" / "RESTORE.md").read_text()
+    match = re.search(r'psql "\$RESTORED" -Atc "(SELECT s\.tenant_id[^"]*HAVING[^"]*)"', text)
+    assert match, "docs/RESTORE.md step 6 no longer shows the gap query"
+    return match.group(1)
+
+
 def verify_stream(server, stream: Stream, public_key: str, capsys) -> tuple[int, str]:
     """`ves-verify verify --url …` exactly as docs/RESTORE.md step 6 runs it, with the stream's own API key."""
     code = ves_verify(["verify", "--url", server.url, "--api-key", stream.key, "--tenant", str(stream.tenant_id),
@@ -243,6 +252,11 @@ def test_restored_ledger_verifies_stream_by_stream_and_a_changed_byte_is_caught(
                          DATABASE_URL=libpq_url(empty_database))
     assert restore.returncode == 0, restore.stderr
     assert restore.stdout.strip().endswith("restored 15 events in 3 streams")
+    restored = sa.create_engine(empty_database)
+    with restored.connect() as conn:
+        assert conn.execute(sa.text(runbook_gap_query(repo_root))).all() == []
+        assert conn.execute(sa.text("SELECT count(*) FROM streams")).scalar_one() == 3
+    restored.dispose()
 
     env = {"VES_SEQUENCER_SIGNING_KEY": SEQUENCER_SEED.hex()}
     with start_gunicorn(empty_database, env=env, workers=1) as server:
