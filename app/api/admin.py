@@ -9,6 +9,7 @@ from marshmallow import fields
 from marshmallow import validate
 
 from app import runtime
+from app.api.parsing import StorableString
 from app.api.parsing import json_body
 from app.api.parsing import load
 from app.api.parsing import parse_uuid_value
@@ -30,7 +31,7 @@ class CreateApiKeyRequest(Schema):
     permissions = fields.String(required=True, validate=validate.OneOf(PERMISSIONS))
     agent_id = fields.UUID(load_default=None)
     rate_limit = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1, max=10_000_000))
-    description = fields.String(load_default=None, validate=validate.Length(max=256))
+    description = StorableString(load_default=None, validate=validate.Length(max=256))
 
 
 def api_key_view(record: ApiKeyRecord) -> dict:

@@ -15,6 +15,7 @@ from marshmallow import validates_schema
 from app import runtime
 from app.api.parsing import json_body
 from app.api.parsing import load
+from app.api.parsing import parse_int_value
 from app.api.parsing import parse_uuid_value
 from app.api.parsing import uuid_arg
 from app.auth import require
@@ -103,9 +104,8 @@ def list_agent_keys():
 def revoke_agent_key(agent_id: str, key_id: str):
     """Revoke a key (the row stays; events signed with it are rejected from now on)."""
     agent_uuid = parse_uuid_value(agent_id, "agent_id")
-    if not key_id.isdigit() or len(key_id) > 10 or int(key_id) > 2**32 - 1:
-        raise BadRequest("key_id must be an integer in 0..4294967295.", code="INVALID_REQUEST")
+    key_number = parse_int_value(key_id, "key_id", 0, 2**32 - 1)
     tenant_id = uuid_arg("tenant_id")
     require("read_write", tenant_id)
-    record = service.revoke_agent_key(runtime.current().engine, tenant_id, agent_uuid, int(key_id))
+    record = service.revoke_agent_key(runtime.current().engine, tenant_id, agent_uuid, key_number)
     return jsonify(agent_key_view(record))

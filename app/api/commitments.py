@@ -11,6 +11,7 @@ from marshmallow import fields
 from marshmallow import validate
 
 from app import runtime
+from app.api.parsing import parse_int_value
 from app.api.parsing import bool_arg
 from app.api.parsing import int_arg
 from app.api.parsing import json_body
@@ -177,9 +178,7 @@ def get_commitment(batch_id: str):
 @bp.get("/proofs/<sequence_number>")
 def get_proof(sequence_number: str):
     """The inclusion proof of one event in the commitment that covers it (or in `batch_id`)."""
-    if len(sequence_number) > 19 or not sequence_number.isdigit() or not 1 <= int(sequence_number) <= _MAX_SEQUENCE:
-        raise BadRequest("sequence_number must be a positive integer.", code="INVALID_REQUEST")
-    number = int(sequence_number)
+    number = parse_int_value(sequence_number, "sequence_number", 1, _MAX_SEQUENCE)
     tenant_id = uuid_arg("tenant_id")
     store_id = uuid_arg("store_id")
     batch_id = uuid_arg("batch_id", required=False) or uuid_arg("batchId", required=False)

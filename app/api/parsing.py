@@ -6,14 +6,21 @@ Every failure is a `BadRequest` / `UnsupportedMediaType` with a message naming t
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError
+from marshmallow import fields
 
+from app import runtime
 from app.errors import BadRequest
+from app.errors import PayloadTooLarge
 from app.errors import UnsupportedMediaType
+from app.services.envelopes import is_storable_text
+
+_ASCII_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 MAX_JSON_DEPTH = 64
 
@@ -71,9 +78,58 @@ def json_body() -> dict:
     """The request's JSON object. 415 unless `Content-Type: application/json`; 400 unless a JSON object."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Request bodies must be JSON (Content-Type: application/json).")
-    value = parse_json(request.get_data(cache=False))
+    value = parse_json(_read_body())
     if not isinstance(value, dict):
         raise BadRequest("The request body must be a JSON object.", code="INVALID_REQUEST")
+    return value
+
+
+def _read_body() -> bytes:
+    """The raw body, never more than MAX_BODY_SIZE_BYTES. A declared Content-Length over the limit was refused before
+    the view ran; a chunked body (no Content-Length) is read up to the limit + 1 byte and refused if it is longer,
+    rather than silently cut off."""
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    limit = runtime.current().settings.max_body_size_bytes
+    data = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"Request body is larger than MAX_BODY_SIZE_BYTES ({limit} bytes).")
+    return data
+
+
+class StorableString(fields.String):
+    """A marshmallow string that PostgreSQL can store (no U+0000, no lone surrogates)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_storable_text(text):
+            raise ValidationError("Must not contain U+0000 or lone surrogates.")
+        return text
+
+
+def text_arg(name: str, max_length: int) -> str | None:
+    """An optional free-text query parameter that PostgreSQL can store; 400 otherwise."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if len(raw) > max_length or not is_storable_text(raw):
+        raise BadRequest(f"Query parameter {name!r} is too long or contains U+0000.", code="INVALID_REQUEST")
+    return raw
+
+
+def check_path_text(value: str, name: str, max_length: int) -> str:
+    if not 1 <= len(value) <= max_length or not is_storable_text(value):
+        raise BadRequest(f"{name} must be 1 to {max_length} characters without U+0000.", code="INVALID_REQUEST")
+    return value
+
+
+def parse_int_value(raw: str, name: str, minimum: int = 0, maximum: int = 2**63 - 1) -> int:
+    """An integer written with ASCII digits only (`str.isdigit` also admits '²' and '１')."""
+    if not _ASCII_INTEGER.fullmatch(raw):
+        raise BadRequest(f"{name} must be an integer.", code="INVALID_REQUEST")
+    value = int(raw)
+    if value < minimum or value > maximum:
+        raise BadRequest(f"{name} must be between {minimum} and {maximum}.", code="INVALID_REQUEST")
     return value
 
 
@@ -124,12 +180,7 @@ def int_arg(name: str, default: int | None, minimum: int = 0, maximum: int = 2**
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if len(raw) > 20 or not raw.lstrip("-").isdigit():
-        raise BadRequest(f"Query parameter {name!r} must be an integer.", code="INVALID_REQUEST")
-    value = int(raw)
-    if value < minimum or value > maximum:
-        raise BadRequest(f"Query parameter {name!r} must be between {minimum} and {maximum}.", code="INVALID_REQUEST")
-    return value
+    return parse_int_value(raw, f"Query parameter {name!r}", minimum, maximum)
 
 
 def float_arg(name: str, default: float | None, minimum: float, maximum: float) -> float | None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import jsonify
-from flask import request
 from marshmallow import Schema
 from marshmallow import fields
 from marshmallow import validate
 
 from app import runtime
+from app.api.parsing import StorableString
+from app.api.parsing import check_path_text
 from app.api.parsing import json_body
 from app.api.parsing import load
+from app.api.parsing import text_arg
 from app.api.parsing import uuid_arg
 from app.auth import require
 from app.db.schemas import SchemaRecord
@@ -24,7 +26,7 @@ bp = Blueprint("schemas", __name__, url_prefix="/api/v1/schemas")
 
 class RegisterSchemaRequest(Schema):
     tenant_id = fields.UUID(required=True)
-    event_type = fields.String(required=True, validate=validate.Length(min=1, max=EVENT_TYPE_MAX))
+    event_type = StorableString(required=True, validate=validate.Length(min=1, max=EVENT_TYPE_MAX))
     schema = fields.Raw(required=True)
 
 
@@ -38,8 +40,6 @@ def register_schema():
     """Store a new version of an event type's payload schema."""
     body = load(RegisterSchemaRequest(), json_body())
     require("read_write", body["tenant_id"])
-    if "\x00" in body["event_type"]:
-        raise BadRequest("event_type may not contain U+0000.", code="INVALID_REQUEST")
     record = service.register_schema(runtime.current().engine, body["tenant_id"], body["event_type"], body["schema"])
     return jsonify(schema_view(record)), 201
 
@@ -49,7 +49,7 @@ def list_schemas():
     """Every version of a tenant's schemas, optionally for one event type."""
     tenant_id = uuid_arg("tenant_id")
     require("read", tenant_id)
-    event_type = request.args.get("event_type") or None
+    event_type = text_arg("event_type", EVENT_TYPE_MAX)
     records = service.list_schemas(runtime.current().engine, tenant_id, event_type)
     return jsonify({"schemas": [schema_view(r) for r in records], "count": len(records)})
 
@@ -57,6 +57,7 @@ def list_schemas():
 @bp.get("/<event_type>/versions/<int:version>")
 def get_schema(event_type: str, version: int):
     """One version of one event type's schema."""
+    check_path_text(event_type, "event_type", EVENT_TYPE_MAX)
     tenant_id = uuid_arg("tenant_id")
     require("read", tenant_id)
     if version > 2**31 - 1:

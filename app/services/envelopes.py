@@ -113,7 +113,7 @@ def event_id_of(envelope: object) -> str | None:
     """The envelope's event_id as sent (for rejection entries), if it is a string."""
     if isinstance(envelope, dict):
         value = envelope.get("event_id", envelope.get("eventId"))
-        if isinstance(value, str) and len(value) <= 64:
+        if isinstance(value, str) and len(value) <= 64 and value.isascii():
             return value
     return None
 
@@ -157,14 +157,20 @@ def _require_text(envelope: dict, name: str, maximum: int) -> str:
     return value
 
 
-def check_storable_text(value: str, name: str) -> None:
-    """PostgreSQL text cannot hold U+0000, and UTF-8 cannot encode a lone surrogate: reject both up front."""
+def is_storable_text(value: str) -> bool:
+    """PostgreSQL text cannot hold U+0000, and UTF-8 cannot encode a lone surrogate."""
     if "\x00" in value:
-        raise _invalid(f"Invalid {name} (U+0000 is not allowed).")
+        return False
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise _invalid(f"Invalid {name} (lone surrogate; not valid Unicode).") from None
+        return False
+    return True
+
+
+def check_storable_text(value: str, name: str) -> None:
+    if not is_storable_text(value):
+        raise _invalid(f"Invalid {name} (U+0000 and lone surrogates are not allowed).")
 
 
 def parse_created_at(value: object) -> tuple[str, datetime.datetime | None]:

@@ -115,6 +115,7 @@ __all__ = [
     "node_hash",
     "padded_leaf_count",
     "parse_hex",
+    "to_hex",
     "parse_key_material",
     "parse_uuid",
     "payload_aad",
