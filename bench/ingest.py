@@ -340,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated WEB_CONCURRENCY values to sweep with the headline case "
                         "(batch 100 x 4 clients); the full matrix runs on the best (default 2,3,4,5; quick: 2)")
     parser.add_argument("--quick", action="store_true", help="few requests per case: a smoke run")
+    parser.add_argument("--headline-only", action="store_true",
+                        help="only the headline case (batch 100 x 4 clients) for each --workers value, no ceiling")
     parser.add_argument("--json", metavar="PATH", help="also write every number (and the machine) to PATH")
     parser.add_argument("--log-level", default="warning", help="gunicorn/app LOG_LEVEL (default warning)")
     options = parser.parse_args(argv)
@@ -362,6 +364,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"machine: {machine}", flush=True)
         print(HEADER)
         sweep_results = []
+        if options.headline_only:
+            for workers in sweep:
+                sweep_results += _run_on_server(database_url, workers, [headline], options.log_level)
+            if options.json:
+                Path(options.json).write_text(json.dumps({
+                    "machine": machine, "quick": options.quick,
+                    "worker_sweep": [dataclasses.asdict(r) for r in sweep_results]}, indent=2) + "\n")
+            return 0
         if len(sweep) > 1:
             for workers in sweep:
                 sweep_results += _run_on_server(database_url, workers, [headline], options.log_level)
