@@ -313,7 +313,7 @@ def machine_description(database_url: str) -> dict:
                   if line.startswith("MemTotal"))
     return {"nproc": os.cpu_count(), "cpu_model": model, "ram_gib": round(mem_kb / 2**20, 1),
             "postgresql": pg_version, "postgresql_settings": pg_settings, "python": platform.python_version(),
-            "kernel": platform.release(),
+            "kernel": platform.release(), "load_average_at_start": os.getloadavg(),
             "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                          text=True).stdout.strip()}
 
@@ -390,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         ceiling_100 = ceilings[-1]
         print(f"headline: {ingest_100.events_per_s:.0f} signed events/s at batch 100 x 4 clients "
               f"(WEB_CONCURRENCY={best}), p99 {ingest_100.p99_ms:.1f} ms; target >= 3000 events/s, p99 < 100 ms")
+        machine["load_average_at_end"] = os.getloadavg()
+        print(f"load average at start {machine['load_average_at_start']}, at end {machine['load_average_at_end']} "
+              "(anything else running on the 2 cores skews every number)")
         print(f"ceiling:  {ceiling_100.events_per_s:.0f} rows/s plain INSERT at 100 rows x 4 conns; ingest reaches "
               f"{100 * ingest_100.events_per_s / ceiling_100.events_per_s:.0f} % of it")
         if options.json:
