@@ -30,6 +30,10 @@ from app.chain import OnChainBatch
 from app.chain import ReceiptTimeout
 from app.chain import RegistryClient
 from app.chain import TransactionReverted
+from app.chain.checks import ChainDiscrepancy
+from app.chain.checks import chain_mismatches
+from app.chain.checks import show
+from app.chain.checks import check_wire_commitments_on_chain
 from app.config import Settings
 from app.db import commitments as store
 from app.db.commitments import CommitmentRecord
@@ -123,24 +127,6 @@ class RunReport:
         return not self.failures
 
 
-def chain_mismatches(expected: Mapping[str, object], on_chain: OnChainBatch) -> list[tuple[str, object, object]]:
-    """`(field, ours, chain's)` for every field of the registry's batch that differs from `expected`.
-
-    `expected` holds raw bytes for `stream_id`, `merkle_root`, `prev_state_root`, `new_state_root` and ints for
-    `sequence_start`, `sequence_end`, `leaf_count` (the contract's `eventCount`). Empty means identical.
-    """
-    chain_values = {
-        "stream_id": on_chain.stream_id,
-        "sequence_start": on_chain.sequence_start,
-        "sequence_end": on_chain.sequence_end,
-        "leaf_count": on_chain.event_count,
-        "merkle_root": on_chain.merkle_root,
-        "prev_state_root": on_chain.prev_state_root,
-        "new_state_root": on_chain.new_state_root,
-    }
-    return [(name, expected[name], chain_values[name]) for name in chain_values if expected[name] != chain_values[name]]
-
-
 def commitment_fields(commitment: CommitmentRecord) -> dict[str, object]:
     """The fields the registry stores, from our record (see `chain_mismatches`)."""
     return {
@@ -154,10 +140,6 @@ def commitment_fields(commitment: CommitmentRecord) -> dict[str, object]:
     }
 
 
-def _show(value: object) -> str:
-    return to_hex(value) if isinstance(value, (bytes, bytearray)) else str(value)
-
-
 def plan_anchor(commitment: CommitmentRecord, head: tuple[int, bytes], on_chain: OnChainBatch | None) -> AnchorAction:
     """Decide from chain state alone: RECORD when the registry already holds this batch with our content, SEND
     when the stream's head is exactly where this commitment chains from. Raise ForkDetected otherwise."""
@@ -165,7 +147,7 @@ def plan_anchor(commitment: CommitmentRecord, head: tuple[int, bytes], on_chain:
     if on_chain is not None:
         differences = chain_mismatches(commitment_fields(commitment), on_chain)
         if differences:
-            detail = ", ".join(f"{name}: ours {_show(ours)} chain {_show(theirs)}" for name, ours, theirs in differences)
+            detail = ", ".join(f"{name}: ours {show(ours)} chain {show(theirs)}" for name, ours, theirs in differences)
             raise ForkDetected(f"The registry holds this batch id with other content ({context}; {detail}).")
         return AnchorAction.RECORD
     head_end, head_root = head
@@ -422,78 +404,15 @@ def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, sto
         return anchor_stream_through(engine, client, target)
 
 
-@dataclass(frozen=True)
-class ChainDiscrepancy:
-    """A commitment whose on-chain record is missing or differs. `field` is None when it is not on chain."""
-
-    batch_id: str
-    field: str | None
-    expected: object
-    found: object
-
-    def describe(self) -> str:
-        if self.field is None:
-            return f"commitment {self.batch_id} is not anchored on chain"
-        return (f"commitment {self.batch_id}: on-chain {self.field} differs (expected: {_show(self.expected)}, "
-                f"found: {_show(self.found)})")
-
-
-def _wire_fields(commitment: Mapping | CommitmentRecord, stream_id: bytes) -> tuple[str, dict[str, object]]:
-    """Accept a CommitmentRecord or an API/bundle dict (hex strings) and return (batch_id, registry fields)."""
-    from app.ves.encoding import parse_hex
-
-    if isinstance(commitment, CommitmentRecord):
-        fields = commitment_fields(commitment)
-        fields["stream_id"] = stream_id
-        return str(commitment.batch_id), fields
-
-    def _bytes(name: str) -> bytes:
-        value = commitment[name]
-        return bytes(value) if isinstance(value, (bytes, bytearray)) else parse_hex(value, 32, name)
-
-    start, end = int(commitment["sequence_start"]), int(commitment["sequence_end"])
-    return str(commitment["batch_id"]), {
-        "stream_id": stream_id, "sequence_start": start, "sequence_end": end,
-        "leaf_count": int(commitment.get("leaf_count", end - start + 1)),
-        "merkle_root": _bytes("merkle_root"), "prev_state_root": _bytes("prev_state_root"),
-        "new_state_root": _bytes("new_state_root"),
-    }
-
-
 def check_commitments_on_chain(client: RegistryClient, stream_id: bytes,
                                commitments: Iterable[Mapping | CommitmentRecord]) -> list[ChainDiscrepancy]:
-    """For the offline verifier and the verify endpoint: compare each commitment with the registry's record of
-    its batch id. Reads the chain only (no key needed); ChainError propagates."""
-    found: list[ChainDiscrepancy] = []
-    for commitment in commitments:
-        batch_id, fields = _wire_fields(commitment, stream_id)
-        on_chain = client.get_batch(uuid.UUID(batch_id))
-        if on_chain is None:
-            found.append(ChainDiscrepancy(batch_id, None, "anchored", "absent"))
-            continue
-        found.extend(ChainDiscrepancy(batch_id, name, ours, theirs)
-                     for name, ours, theirs in chain_mismatches(fields, on_chain))
-    return found
+    """Compare stored or wire commitments with the registry (see `app.chain.checks`). ChainError propagates."""
+    wire = [_as_wire(c) if isinstance(c, CommitmentRecord) else c for c in commitments]
+    return check_wire_commitments_on_chain(client, stream_id, wire)
 
 
-def bundle_chain_checker(client: RegistryClient):
-    """A `chain_checker(commitment, stream_id)` for `app.verify.verify_bundle`: the first on-chain discrepancy of
-    the bundle's commitment as an `app.verify.report.Discrepancy`, else None."""
-    from app.verify.report import Discrepancy
-
-    def check(commitment: Mapping, stream_id: bytes):
-        try:
-            problems = check_commitments_on_chain(client, stream_id, [commitment])
-        except ChainError as error:
-            return Discrepancy("chain_anchor", f"Could not read the registry ({error})", None,
-                               str(commitment.get("batch_id")))
-        if not problems:
-            return None
-        first = problems[0]
-        if first.field is None:
-            return Discrepancy("chain_anchor", "The commitment is not anchored on chain", None, first.batch_id,
-                               "anchored", "absent")
-        return Discrepancy("chain_anchor", f"The on-chain {first.field} differs from the commitment's", None,
-                           first.batch_id, _show(first.expected), _show(first.found))
-
-    return check
+def _as_wire(commitment: CommitmentRecord) -> dict[str, object]:
+    return {"batch_id": str(commitment.batch_id), "sequence_start": commitment.sequence_start,
+            "sequence_end": commitment.sequence_end, "leaf_count": commitment.leaf_count,
+            "merkle_root": commitment.merkle_root, "prev_state_root": commitment.prev_state_root,
+            "new_state_root": commitment.new_state_root}

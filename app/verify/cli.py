@@ -108,7 +108,7 @@ class OnChainCheck:
     """
 
     def __init__(self, client):
-        from app.services.anchoring import bundle_chain_checker
+        from app.chain.checks import bundle_chain_checker
 
         self.client = client
         self._check = bundle_chain_checker(client)

@@ -206,7 +206,7 @@ def test_a_transaction_mined_as_reverted_is_reported_and_not_recorded(anchor_eng
 
 
 def test_bundle_chain_checker_flags_a_root_the_registry_does_not_hold(anchor_engine, chain, registry):
-    from app.services.anchoring import bundle_chain_checker
+    from app.chain.checks import bundle_chain_checker
 
     tenant, store_id = stream_ids()
     append_events(anchor_engine, tenant, store_id, 3)

@@ -16,9 +16,22 @@ ALLOWED_THIRD_PARTY = {"requests", "nacl", "rfc8785"}
 ALLOWED_APP_PACKAGES = ("app.ves", "app.client", "app.verify")
 
 
+OPTIONAL_LAZY_PACKAGES = ("app.chain",)
+
+
+def _lazy_imports(tree: ast.AST) -> set[int]:
+    """ids of import nodes inside a function body (imported only when that function runs)."""
+    return {id(node) for function in ast.walk(tree) if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for node in ast.walk(function) if isinstance(node, (ast.Import, ast.ImportFrom))}
+
+
 def foreign_imports(source: str) -> list[str]:
+    """Imports outside the SDK's dependencies. `app.chain` (web3) is allowed only lazily, inside a function: the
+    verifier's optional on-chain check (`--rpc-url`) needs it, nothing else does."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    lazy = _lazy_imports(tree)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
@@ -27,6 +40,8 @@ def foreign_imports(source: str) -> list[str]:
             continue
         for module in modules:
             if module.startswith(ALLOWED_APP_PACKAGES):
+                continue
+            if id(node) in lazy and module.startswith(OPTIONAL_LAZY_PACKAGES):
                 continue
             root = module.split(".")[0]
             if root not in sys.stdlib_module_names and root not in ALLOWED_THIRD_PARTY:
@@ -45,3 +60,9 @@ def test_module_imports_only_the_sdk_dependencies(path):
 def test_the_scan_catches_a_forbidden_import():
     assert foreign_imports("import flask\nfrom sqlalchemy import text\nfrom app.db import engine") == [
         "flask", "sqlalchemy", "app.db"]
+
+
+def test_app_chain_is_allowed_only_as_a_lazy_import():
+    assert foreign_imports("from app.chain import RegistryClient") == ["app.chain"]
+    assert foreign_imports("def f():\n    from app.chain import RegistryClient\n") == []
+    assert foreign_imports("def f():\n    import web3\n") == ["web3"]
