@@ -193,26 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-to", type=_timestamp)
     p.set_defaults(func=cmd_register_agent_key)
 
-    for register in _extension_commands():
-        register(sub)
+    from app import anchoring
+    from app.verify import cli as verify_cli
+
+    anchoring.register_cli(sub)
+    verify_cli.register_cli(sub)
     return parser
-
-
-def _extension_commands():
-    """Subcommands that live with their feature (anchoring, verification) register themselves here."""
-    registrations = []
-    for module_name in EXTENSION_MODULES:
-        try:
-            module = __import__(module_name, fromlist=["register_cli"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        registrations.append(module.register_cli)
-    return registrations
-
-
-EXTENSION_MODULES = ("app.anchoring", "app.verify.cli")
 
 
 def main(argv: list[str] | None = None) -> int:

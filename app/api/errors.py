@@ -58,7 +58,7 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         if status == 429:
-            return _rate_limited(exc)
+            return error_response(429, "RATE_LIMITED", "Rate limit exceeded; retry after the Retry-After interval.")
         code = _HTTP_CODES.get(status, "HTTP_ERROR")
         message = {
             404: "Not found.",
@@ -90,11 +90,6 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
         return error_response(500, "INTERNAL_ERROR", "Internal error; see the server log for this request id.")
-
-
-def _rate_limited(exc: HTTPException):
-    response = error_response(429, "RATE_LIMITED", "Rate limit exceeded; retry after the Retry-After interval.")
-    return response
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -6,7 +6,6 @@ import select
 import time
 import uuid
 
-
 from sqlalchemy import Engine
 
 from app.db import events as event_store
@@ -95,6 +94,3 @@ def read_entity(engine: Engine, tenant_id, store_id, entity_type: str, entity_id
 def read_event(engine: Engine, tenant_id, store_id, event_id: uuid.UUID):
     with engine.connect() as conn:
         return event_store.get_event(conn, tenant_id, store_id, event_id)
-
-
-
