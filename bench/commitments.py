@@ -33,9 +33,7 @@ from app.services.commitments import build_proof  # noqa: E402
 from app.services.commitments import commit_pending  # noqa: E402
 from app.ves.merkle import build_tree  # noqa: E402
 from app.ves.merkle import leaf_hash  # noqa: E402
-from tests.support.pg import EmbeddedPostgres  # noqa: E402
-from tests.support.pg import create_database  # noqa: E402
-from tests.support.pg import drop_database  # noqa: E402
+from tests.support.pg import ScratchDatabase  # noqa: E402
 
 INGEST_BATCH = 500
 
@@ -78,14 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH")
     options = parser.parse_args(argv)
 
-    embedded = None
-    admin_url = options.database_url
-    if admin_url is None:
-        embedded = EmbeddedPostgres().start()
-        admin_url = embedded.server_url()
-    else:
-        admin_url = Settings.from_env({"DATABASE_URL": admin_url}).database_url
-    database_url = create_database(admin_url, prefix="seqbenchc")
+    scratch = ScratchDatabase(options.database_url, "seqbenchc")
+    database_url = scratch.url
     try:
         engine = sa.create_engine(database_url)
         upgrade_to_head(engine)
@@ -138,9 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(options.json).write_text(json.dumps(result, indent=2) + "\n")
         engine.dispose()
     finally:
-        drop_database(admin_url, database_url)
-        if embedded is not None:
-            embedded.destroy()
+        scratch.close()
     return 0
 
 

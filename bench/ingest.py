@@ -38,10 +38,8 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from app.client.signer import AgentSigner  # noqa: E402
-from tests.support.pg import EmbeddedPostgres  # noqa: E402
-from tests.support.pg import create_database  # noqa: E402
-from tests.support.pg import drop_database  # noqa: E402
 from tests.support.servers import start_gunicorn  # noqa: E402
+from tests.support.pg import ScratchDatabase  # noqa: E402
 
 BOOTSTRAP_KEY = "bench-bootstrap-admin-key-0123456789abcdef"
 SEQUENCER_KEY_HEX = "42" * 32
@@ -349,16 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = _cases(options.quick)
     headline = next(c for c in cases if (c.batch_size, c.clients, c.shared_stream) == HEADLINE)
 
-    embedded = None
-    admin_url = options.database_url
-    if admin_url is None:
-        embedded = EmbeddedPostgres().start()
-        admin_url = embedded.server_url()
-    else:
-        from app.config import Settings
-
-        admin_url = Settings.from_env({"DATABASE_URL": admin_url}).database_url
-    database_url = create_database(admin_url, prefix="seqbench")
+    scratch = ScratchDatabase(options.database_url, "seqbench")
+    database_url = scratch.url
     try:
         machine = machine_description(database_url)
         print(f"machine: {machine}", flush=True)
@@ -402,9 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ingest": [dataclasses.asdict(r) for r in results],
                 "insert_ceiling": [dataclasses.asdict(r) for r in ceilings]}, indent=2) + "\n")
     finally:
-        drop_database(admin_url, database_url)
-        if embedded is not None:
-            embedded.destroy()
+        scratch.close()
     return 0
 
 

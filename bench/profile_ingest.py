@@ -31,12 +31,10 @@ from app.config import Settings  # noqa: E402
 from app.db.migrations import upgrade_to_head  # noqa: E402
 from app.services.api_keys import create_api_key  # noqa: E402
 from app.services.agent_keys import register_agent_key  # noqa: E402
-from tests.support.pg import EmbeddedPostgres  # noqa: E402
-from tests.support.pg import create_database  # noqa: E402
-from tests.support.pg import drop_database  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from ingest import _sample_payload  # noqa: E402
+from tests.support.pg import ScratchDatabase  # noqa: E402
 
 # First matching rule wins: (bucket, substring of "file:function").
 BUCKETS = [
@@ -96,14 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", metavar="PATH", help="write the raw pstats file to PATH")
     options = parser.parse_args(argv)
 
-    embedded = None
-    admin_url = options.database_url
-    if admin_url is None:
-        embedded = EmbeddedPostgres().start()
-        admin_url = embedded.server_url()
-    else:
-        admin_url = Settings.from_env({"DATABASE_URL": admin_url}).database_url
-    database_url = create_database(admin_url, prefix="seqprof")
+    scratch = ScratchDatabase(options.database_url, "seqprof")
+    database_url = scratch.url
     try:
         engine = sa.create_engine(database_url)
         upgrade_to_head(engine)
@@ -167,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             stats.dump_stats(options.dump)
         app.extensions["sequencer"].engine.dispose()
     finally:
-        drop_database(admin_url, database_url)
-        if embedded is not None:
-            embedded.destroy()
+        scratch.close()
     return 0
 
 

@@ -81,3 +81,27 @@ def test_server_admin_url() -> str | None:
     from app.config import Settings
 
     return Settings.from_env({"DATABASE_URL": raw}).database_url
+
+
+class ScratchDatabase:
+    """A fresh database on the server of `admin_url` (an embedded server of its own when None); `close()` drops it
+    and stops the embedded server. Used by the benchmarks, which run outside pytest."""
+
+    def __init__(self, admin_url: str | None, prefix: str):
+        self.embedded = None
+        if admin_url is None:
+            self.embedded = EmbeddedPostgres().start()
+            admin_url = self.embedded.server_url()
+        else:
+            from app.config import Settings
+
+            admin_url = Settings.from_env({"DATABASE_URL": admin_url}).database_url
+        self.admin_url = admin_url
+        self.url = create_database(admin_url, prefix=prefix)
+
+    def close(self) -> None:
+        try:
+            drop_database(self.admin_url, self.url)
+        finally:
+            if self.embedded is not None:
+                self.embedded.destroy()
