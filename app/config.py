@@ -57,7 +57,7 @@ class Settings:
     sequencer_id: str = "stateset-sequencer"
     db_migrate_on_startup: bool = True
     schema_validation_mode: str = "enforce"
-    rate_limit_per_minute: int = 1000
+    rate_limit_per_minute: int = 12000
     rate_limit_max_entries: int = 10000
     rate_limit_window_seconds: int = 60
     rate_limit_storage_uri: str = "memory://"
@@ -90,7 +90,7 @@ class Settings:
             sequencer_id=env.get("SEQUENCER_ID", _nonempty) or "stateset-sequencer",
             db_migrate_on_startup=env.bool("DB_MIGRATE_ON_STARTUP", True),
             schema_validation_mode=env.get("SCHEMA_VALIDATION_MODE", _schema_mode) or "enforce",
-            rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 1000, minimum=0),
+            rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 12000, minimum=0),
             rate_limit_max_entries=env.int("RATE_LIMIT_MAX_ENTRIES", 10000, minimum=1),
             rate_limit_window_seconds=env.int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=86400),
             rate_limit_storage_uri=env.get("RATE_LIMIT_STORAGE_URI", _storage_uri) or "memory://",
