@@ -14,10 +14,8 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 COPY requirements.txt ./
-# Test and validation tools stay out of the runtime image.
-RUN grep -viE '^(pytest|pluggy|iniconfig|hypothesis|kubernetes-validate|importlib_resources)==' requirements.txt \
-        > /tmp/requirements.runtime.txt \
- && pip install -r /tmp/requirements.runtime.txt
+# requirements.txt holds the runtime closure only; test tools live in requirements-dev.txt.
+RUN pip install --no-cache-dir -r requirements.txt
 COPY pyproject.toml alembic.ini wsgi.py ./
 COPY alembic ./alembic
 COPY app ./app

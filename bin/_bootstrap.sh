@@ -17,15 +17,17 @@ find_python() {
 }
 
 ensure_venv() {
-  local stamp=".venv/.installed-requirements"
+  # $1: requirements.txt (runtime, bin/run) or requirements-dev.txt (runtime + test tools, bin/test)
+  local requirements="${1:-requirements.txt}"
+  local stamp=".venv/.installed-${requirements}"
   local want
-  want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+  want="$(cat requirements.txt "$requirements" pyproject.toml | sha256sum | cut -d' ' -f1)"
   if [ ! -x .venv/bin/python ]; then
     "$(find_python)" -m venv .venv
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "==> installing Python dependencies into .venv" >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
     echo "$want" > "$stamp"
   fi
