@@ -105,3 +105,40 @@ def test_one_commitment_root_byte_changed_in_the_database(server, stream, engine
     assert (first["batch_id"], first["check"], first["found"]) == (batches[0], "merkle_root",
                                                                     "0x" + flip_first_byte(root).hex())
     assert first["expected"] == "0x" + bytes(root).hex()
+
+
+def test_encrypted_payloads_verify_and_a_changed_ciphertext_is_named(server, engine, capsys):
+    import os
+
+    from app.ves.encoding import b64u_encode
+
+    client = SequencerClient(server.url, ADMIN_KEY)
+    signer = AgentSigner(os.urandom(32), uuid.uuid4(), uuid.uuid4(), 1)
+    store = str(uuid.uuid4())
+    client.register_signer(signer)
+    sealed = {"nonce_b64u": b64u_encode(os.urandom(12)), "ciphertext_b64u": b64u_encode(os.urandom(48)),
+              "tag_b64u": b64u_encode(os.urandom(16)),
+              "recipients": [{"recipient_kid": b64u_encode(b"kid-1"), "enc_b64u": b64u_encode(os.urandom(32)),
+                              "ct_b64u": b64u_encode(os.urandom(48))}]}
+    events = [signer.build_event(store, "doc", "d-1", "DocSealed", {"secret": True}, payload_encrypted=sealed),
+              signer.build_event(store, "doc", "d-1", "DocNoted", {"plain": 1}, ves_version=2)]
+    assert client.ingest(events, signer.agent_id).events_accepted == 2
+    client.create_commitment(signer.tenant_id, store, sequence_start=1, sequence_end=2)
+    code, report = verify_url(server, signer.tenant_id, store, capsys)
+    assert (code, report["events_checked"], report["commitments_checked"]) == (0, 2, 1)
+
+    def change_ciphertext(payload_encrypted):
+        return {**payload_encrypted, "ciphertext_b64u": b64u_encode(os.urandom(48))}
+
+    key = {"t": uuid.UUID(signer.tenant_id), "s": uuid.UUID(store)}
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE events DISABLE TRIGGER events_append_only"))
+        value = conn.execute(sa.text("SELECT payload_encrypted FROM events WHERE tenant_id = :t AND store_id = :s "
+                                     "AND sequence_number = 1"), key).scalar_one()
+        conn.execute(sa.text("UPDATE events SET payload_encrypted = :v WHERE tenant_id = :t AND store_id = :s "
+                             "AND sequence_number = 1").bindparams(sa.bindparam("v", type_=sa.JSON)),
+                     {**key, "v": change_ciphertext(value)})
+        conn.execute(sa.text("ALTER TABLE events ENABLE TRIGGER events_append_only"))
+    code, report = verify_url(server, signer.tenant_id, store, capsys)
+    first = report["discrepancies"][0]
+    assert code == 1 and (first["sequence_number"], first["check"]) == (1, "payload_cipher_hash")
