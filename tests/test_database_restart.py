@@ -47,3 +47,45 @@ def test_ready_goes_503_while_database_is_down_and_recovers(restartable_database
         assert _wait_for(lambda: requests.get(app_server.url + "/ready", timeout=10).status_code == 200)
         assert all(requests.get(app_server.url + "/ready", timeout=10).status_code == 200 for _ in range(4))
         assert "Traceback" not in app_server.log_text()
+
+
+def test_ingest_across_a_database_restart_loses_nothing_and_answers_503_meanwhile(restartable_database):
+    import os
+    import uuid
+
+    from app.client.signer import AgentSigner
+
+    server, url = restartable_database
+    admin = {"Authorization": "ApiKey restart-bootstrap-admin-key-0123"}
+    env = {"BOOTSTRAP_ADMIN_API_KEY": "restart-bootstrap-admin-key-0123", "VES_SEQUENCER_SIGNING_KEY": "44" * 32}
+    tenant, agent, store = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    signer = AgentSigner(os.urandom(32), tenant, agent, 1)
+    batches = [[signer.build_event(store, "o", f"{b}-{i}", "t", {"b": b}) for i in range(10)] for b in range(6)]
+    with start_gunicorn(url, env=env, workers=2) as app_server:
+        ingest = app_server.url + "/api/v1/ves/events/ingest"
+        assert requests.post(app_server.url + "/api/v1/agents/keys", headers=admin, timeout=10, json={
+            "tenant_id": str(tenant), "agent_id": str(agent), "key_id": 1,
+            "public_key": signer.public_key_hex}).status_code == 201
+        first = requests.post(ingest, json={"events": batches[0]}, headers=admin, timeout=10).json()
+        receipts = {r["eventId"]: r["sequenceNumber"] for r in first["receipts"]}
+
+        server.stop_server()
+        during = [requests.post(ingest, json={"events": batch}, headers=admin, timeout=15) for batch in batches[1:3]]
+        assert [r.status_code for r in during] == [503, 503]
+        assert all(r.json()["code"] in ("DATABASE_UNAVAILABLE", "DATABASE_BUSY") for r in during)
+
+        server.restart_server()
+        assert _wait_for(lambda: requests.get(app_server.url + "/ready", timeout=10).status_code == 200)
+        for batch in batches[1:]:
+            body = requests.post(ingest, json={"events": batch}, headers=admin, timeout=15).json()
+            assert body["eventsAccepted"] == 10, body
+            receipts.update({r["eventId"]: r["sequenceNumber"] for r in body["receipts"]})
+        assert "Traceback" not in app_server.log_text()
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT event_id, sequence_number FROM events WHERE tenant_id = :t "
+                                    "ORDER BY sequence_number"), {"t": tenant}).all()
+    engine.dispose()
+    assert [r.sequence_number for r in rows] == list(range(1, 61))
+    assert {str(r.event_id): r.sequence_number for r in rows} == receipts
