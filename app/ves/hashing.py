@@ -169,15 +169,16 @@ def _recipient_kid(recipient: object) -> str:
     for name in ("recipient_kid", "enc_b64u", "ct_b64u"):
         if name not in recipient:
             raise InvalidEncoding(f"Missing field (field: payload_encrypted.recipients[].{name})")
-        b64u_decode(recipient[name], f"payload_encrypted.recipients[].{name}")
+        if not isinstance(recipient[name], str):
+            raise InvalidEncoding(f"Invalid payload_encrypted.recipients[].{name} (expected a base64url string)")
     return recipient["recipient_kid"]
 
 
 def recipients_hash(recipients: Sequence[Mapping[str, object]]) -> bytes:
     """`SHA256("VES_RECIPIENTS_V1" || JCS(recipients sorted by recipient_kid))`.
 
-    Each recipient MUST carry base64url `recipient_kid`, `enc_b64u` and `ct_b64u`; the objects are canonicalised as
-    sent, sorted by the `recipient_kid` string (code-point order). Duplicate kids are rejected: they would make the
+    Each recipient MUST carry `recipient_kid`, `enc_b64u` and `ct_b64u` as strings (base64url by VES-ENC-1; they enter
+    the hash as text, so the sequencer does not decode them); the objects are canonicalised as sent, sorted by the `recipient_kid` string (code-point order). Duplicate kids are rejected: they would make the
     hash depend on the order the agent sent them in.
     """
     if isinstance(recipients, (str, bytes)) or not isinstance(recipients, Sequence):
