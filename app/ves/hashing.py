@@ -178,8 +178,9 @@ def recipients_hash(recipients: Sequence[Mapping[str, object]]) -> bytes:
     """`SHA256("VES_RECIPIENTS_V1" || JCS(recipients sorted by recipient_kid))`.
 
     Each recipient MUST carry `recipient_kid`, `enc_b64u` and `ct_b64u` as strings (base64url by VES-ENC-1; they enter
-    the hash as text, so the sequencer does not decode them); the objects are canonicalised as sent, sorted by the `recipient_kid` string (code-point order). Duplicate kids are rejected: they would make the
-    hash depend on the order the agent sent them in.
+    the hash as text, so the sequencer does not decode them); the objects are canonicalised as sent, sorted by the
+    `recipient_kid` string (code-point order). Duplicate kids are rejected: they would make the hash depend on the
+    order the agent sent them in.
     """
     if isinstance(recipients, (str, bytes)) or not isinstance(recipients, Sequence):
         raise InvalidEncoding("Invalid payload_encrypted.recipients (expected a list)")
