@@ -65,6 +65,7 @@ class Settings:
     trust_proxy_headers: bool = False
     require_agent_signatures: bool = False
     long_poll_max_seconds: float = 30.0
+    stream_lock_timeout_ms: int = 10000
     metrics_require_auth: bool = False
     l2_rpc_url: str | None = None
     set_registry_address: str | None = None
@@ -98,6 +99,7 @@ class Settings:
             trust_proxy_headers=env.bool("TRUST_PROXY_HEADERS", False),
             require_agent_signatures=env.bool("REQUIRE_AGENT_SIGNATURES", False),
             long_poll_max_seconds=env.float("LONG_POLL_MAX_SECONDS", 30.0, minimum=0.0, maximum=300.0),
+            stream_lock_timeout_ms=env.int("STREAM_LOCK_TIMEOUT_MS", 10000, minimum=100, maximum=600000),
             metrics_require_auth=env.bool("METRICS_REQUIRE_AUTH", False),
             l2_rpc_url=env.get("L2_RPC_URL", _http_url),
             set_registry_address=env.get("SET_REGISTRY_ADDRESS", _eth_address),

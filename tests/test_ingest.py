@@ -299,3 +299,18 @@ def test_replay_after_key_revocation_or_stricter_schema_still_returns_the_origin
     assert replay["rejections"][0]["index"] == 1 and replay["rejections"][0]["reason"] == "AgentKeyRevoked"
     forged = dict(event, agent_signature="0x" + "00" * 64)
     assert stream.ingest([forged])["rejections"][0]["reason"] == "AgentKeyRevoked"
+
+
+def test_a_stream_lock_held_too_long_answers_503_and_writes_nothing(make_app, engine):
+    from app.db.locks import stream_lock_key
+
+    stream = Stream(make_app(stream_lock_timeout_ms=300).test_client(), engine)
+    with engine.connect() as holder:
+        holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": stream_lock_key(stream.tenant_id,
+                                                                                     stream.store_id)})
+        response = stream.client.post("/api/v1/ves/events/ingest", json={"events": [stream.event()]},
+                                      headers=stream.headers)
+        assert response.status_code == 503 and response.json["code"] == "STREAM_BUSY"
+        assert response.headers["Retry-After"] == "1"
+        holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+    assert stream.ingest([stream.event()])["receipts"][0]["sequenceNumber"] == 1

@@ -40,6 +40,11 @@ def lock_transaction(conn: Connection, key: int) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
+def set_lock_timeout(conn: Connection, milliseconds: int) -> None:
+    """Bound how long this transaction waits for any lock (PostgreSQL raises SQLSTATE 55P03 after it)."""
+    conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": f"{int(milliseconds)}ms"})
+
+
 def try_lock_session(conn: Connection, key: int) -> bool:
     """Try `pg_advisory_lock(key)` for the connection's session; True when taken. Release with `unlock_session`."""
     return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())

@@ -27,6 +27,7 @@ from app.db import agent_keys as agent_key_store
 from app.db import events as event_store
 from app.db.events import ExistingEvent
 from app.db.locks import lock_transaction
+from app.db.locks import set_lock_timeout
 from app.db.locks import stream_lock_key
 from app.errors import Conflict
 from app.services.envelopes import EventRejected
@@ -135,7 +136,7 @@ def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, sch
     parsed = _check_agent_keys(engine, outcome, parsed, sequenced_at)
     parsed = _check_schemas(schemas, outcome, parsed)
     _answer_replays_of_deferred(engine, signer, outcome)
-    _sequence(engine, signer, outcome, parsed, sequenced_at)
+    _sequence(engine, signer, outcome, parsed, sequenced_at, settings.stream_lock_timeout_ms)
     _record(outcome, started, len(envelopes))
     return outcome
 
@@ -156,7 +157,7 @@ def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, s
             _reject(outcome, index, rejection, event_id_of(raw))
     parsed = _check_schemas(schemas, outcome, parsed)
     _answer_replays_of_deferred(engine, signer, outcome)
-    _sequence(engine, signer, outcome, parsed, sequenced_at)
+    _sequence(engine, signer, outcome, parsed, sequenced_at, settings.stream_lock_timeout_ms)
     _record(outcome, started, len(raw_events))
     return outcome
 
@@ -246,8 +247,9 @@ def _answer_replays_of_deferred(engine: Engine, signer: ReceiptSigner, outcome: 
 
 
 def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
-              sequenced_at: datetime.datetime) -> None:
-    """Stage 2: one transaction; streams locked in ascending key order so two requests never deadlock."""
+              sequenced_at: datetime.datetime, lock_timeout_ms: int) -> None:
+    """Stage 2: one transaction; streams locked in ascending key order so two requests never deadlock. A stream
+    lock not granted within `lock_timeout_ms` aborts the whole request (HTTP 503 STREAM_BUSY; nothing written)."""
     by_stream: "OrderedDict[tuple[uuid.UUID, uuid.UUID], list[ParsedEvent]]" = OrderedDict()
     for event in parsed:
         by_stream.setdefault(event.stream, []).append(event)
@@ -256,6 +258,7 @@ def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, par
     if by_stream:
         try:
             with engine.begin() as conn:
+                set_lock_timeout(conn, lock_timeout_ms)
                 for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
                     stream_outcomes[stream] = _sequence_stream(conn, signer, outcome, stream, by_stream[stream],
                                                                sequenced_at, receipts)
