@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from psycopg2.extras import Json
 from psycopg2.extras import execute_values
 from sqlalchemy import Connection
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.db.tables import entity_versions
 from app.db.tables import events
@@ -41,15 +40,24 @@ def stream_channel(tenant_id: uuid.UUID, store_id: uuid.UUID) -> str:
 
 
 def read_stream_head(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, create: bool = False) -> int:
-    """The stream's head (0 for an empty or unknown stream). With `create`, the `streams` row is made if missing."""
+    """The stream's head (0 for an empty or unknown stream). With `create`, the `streams` row is made if missing,
+    in the same statement (one round trip on the sequencing path)."""
     if create:
-        conn.execute(
-            pg_insert(streams).values(tenant_id=tenant_id, store_id=store_id).on_conflict_do_nothing()
-        )
-    head = conn.execute(
-        sa.select(streams.c.head_sequence).where(streams.c.tenant_id == tenant_id, streams.c.store_id == store_id)
-    ).scalar()
+        head = conn.execute(_CREATE_AND_READ_HEAD, {"t": tenant_id, "s": store_id}).scalar()
+    else:
+        head = conn.execute(
+            sa.select(streams.c.head_sequence).where(streams.c.tenant_id == tenant_id,
+                                                     streams.c.store_id == store_id)
+        ).scalar()
     return int(head or 0)
+
+
+_CREATE_AND_READ_HEAD = sa.text(
+    "WITH created AS (INSERT INTO streams (tenant_id, store_id) VALUES (:t, :s) "
+    "ON CONFLICT (tenant_id, store_id) DO NOTHING RETURNING head_sequence) "
+    "SELECT head_sequence FROM created UNION ALL "
+    "SELECT head_sequence FROM streams WHERE tenant_id = :t AND store_id = :s"
+).bindparams(sa.bindparam("t", type_=sa.Uuid), sa.bindparam("s", type_=sa.Uuid))
 
 
 def find_existing_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, event_ids: list[uuid.UUID],
@@ -129,13 +137,17 @@ def save_entity_versions(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.
 
 
 def advance_stream_head(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, head: int) -> None:
-    """Move the head and NOTIFY the stream's long-poll listeners (delivered at commit, never before)."""
-    conn.execute(
-        streams.update()
-        .where(streams.c.tenant_id == tenant_id, streams.c.store_id == store_id)
-        .values(head_sequence=head, updated_at=sa.func.now())
-    )
-    conn.execute(sa.select(sa.func.pg_notify(stream_channel(tenant_id, store_id), str(head))))
+    """Move the head and NOTIFY the stream's long-poll listeners (delivered at commit, never before), in one
+    statement."""
+    conn.execute(_ADVANCE_HEAD_AND_NOTIFY, {"t": tenant_id, "s": store_id, "h": head,
+                                            "channel": stream_channel(tenant_id, store_id), "payload": str(head)})
+
+
+_ADVANCE_HEAD_AND_NOTIFY = sa.text(
+    "WITH moved AS (UPDATE streams SET head_sequence = :h, updated_at = now() "
+    "WHERE tenant_id = :t AND store_id = :s RETURNING 1) "
+    "SELECT pg_notify(:channel, :payload) FROM moved"
+).bindparams(sa.bindparam("t", type_=sa.Uuid), sa.bindparam("s", type_=sa.Uuid))
 
 
 _READ_COLUMNS = [c for c in events.c]
