@@ -6,8 +6,6 @@ raises `ConfigError` whose message is one line naming the variable; entry points
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import os
 import re
@@ -224,25 +222,14 @@ def _bootstrap_key(name: str, value: str) -> str:
     return value
 
 
-def decode_key_material(value: str) -> bytes | None:
-    """Decode hex (optionally 0x-prefixed) or standard/url-safe base64; None if neither parses."""
-    hexpart = value[2:] if value.lower().startswith("0x") else value
-    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", hexpart):
-        return bytes.fromhex(hexpart)
-    try:
-        padded = value + "=" * (-len(value) % 4)
-        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
 def _ed25519_seed(name: str, value: str) -> bytes:
-    decoded = decode_key_material(value)
-    if decoded is None:
-        raise ConfigError(f"{name} must be a 32-byte Ed25519 seed in hex or base64")
-    if len(decoded) != 32:
-        raise ConfigError(f"{name} must decode to 32 bytes (an Ed25519 seed), got {len(decoded)} bytes")
-    return decoded
+    from app.ves.encoding import parse_key_material
+    from app.ves.errors import VesError
+
+    try:
+        return parse_key_material(value, 32, name)
+    except VesError:
+        raise ConfigError(f"{name} must be a 32-byte Ed25519 seed (64 hex digits or base64)") from None
 
 
 def _log_level(env: _Env) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from app.services.ingest import Receipt
 from app.services.ingest import format_timestamp
+from app.services.ingest import receipt_view
 from app.ves.encoding import to_hex
 
 
@@ -11,15 +13,12 @@ def _hex_or_none(value: bytes | None) -> str | None:
 
 
 def receipt_from_row(row, sequencer_id: str) -> dict:
-    return {
-        "sequencer_id": sequencer_id,
-        "event_id": str(row.event_id),
-        "sequence_number": row.sequence_number,
-        "sequenced_at": format_timestamp(row.sequenced_at),
-        "receipt_hash": to_hex(row.receipt_hash),
-        "signature_alg": "ed25519" if row.sequencer_signature else "none",
-        "sequencer_signature": to_hex(row.sequencer_signature) if row.sequencer_signature else "",
-    }
+    """The stored event's receipt in the same shape the unsigned ingest endpoint returns (without `duplicate`)."""
+    receipt = Receipt(sequencer_id, row.tenant_id, row.store_id, row.event_id, row.sequence_number,
+                      row.sequenced_at, row.receipt_hash, row.sequencer_signature)
+    view = receipt_view(receipt, camel=False)
+    del view["duplicate"]
+    return view
 
 
 def ves_event_view(row, sequencer_id: str) -> dict:
