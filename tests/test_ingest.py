@@ -251,24 +251,60 @@ def test_too_many_events_is_413(make_app, engine):
     assert response.status_code == 413 and response.json["code"] == "TOO_MANY_EVENTS"
 
 
-def test_encrypted_payload_is_checked_and_stored_untouched(stream):
+def test_encrypted_payload_is_checked_and_stored_as_the_original_stores_it(stream):
     from app.ves.encoding import b64u_encode
+    from tests.support.ves_enc import recipient_keypair
+    from tests.support.ves_enc import sealed_event
 
-    encrypted = {"nonce_b64u": b64u_encode(os.urandom(12)), "ciphertext_b64u": b64u_encode(os.urandom(40)),
-                 "tag_b64u": b64u_encode(os.urandom(16)),
-                 "recipients": [{"recipient_kid": "k2", "enc_b64u": "AAAA", "ct_b64u": "BBBB"},
-                                {"recipient_kid": "k1", "enc_b64u": "CCCC", "ct_b64u": "DDDD"}],
-                 "extra": {"alg": "AES-256-GCM"}}
-    event = stream.signer.build_event(stream.store_id, "doc", "1", "doc.sealed", {"secret": 1},
-                                      payload_encrypted=encrypted)
-    tampered = stream.signer.build_event(stream.store_id, "doc", "2", "doc.sealed", {"secret": 1},
-                                         payload_encrypted=encrypted)
-    tampered["payload_encrypted"] = {**encrypted, "tag_b64u": b64u_encode(os.urandom(16))}
-    result = stream.ingest([event, tampered])
-    assert result["eventsAccepted"] == 1 and result["rejections"][0]["reason"] == "PayloadHashMismatch"
+    recipients = {1: recipient_keypair()[1], 5: recipient_keypair()[1]}
+    event, sealed = sealed_event(stream.signer, stream.store_id, "doc", "1", "doc.sealed", {"secret": 1}, recipients)
+    with_extra = {**sealed.payload_encrypted, "extra": {"alg": "x"}}
+    event["payload_encrypted"] = with_extra
+    tampered, _ = sealed_event(stream.signer, stream.store_id, "doc", "2", "doc.sealed", {"secret": 2}, recipients)
+    tampered["payload_encrypted"] = {**tampered["payload_encrypted"], "tag_b64u": b64u_encode(os.urandom(16))}
+    unsorted, _ = sealed_event(stream.signer, stream.store_id, "doc", "3", "doc.sealed", {"secret": 3}, recipients)
+    unsorted["payload_encrypted"] = {**unsorted["payload_encrypted"],
+                                     "recipients": unsorted["payload_encrypted"]["recipients"][::-1]}
+    result = stream.ingest([event, tampered, unsorted])
+    assert result["eventsAccepted"] == 1
+    assert [r["reason"] for r in result["rejections"]] == ["PayloadHashMismatch", "InvalidEvent"]
+    assert "recipient_kid" in result["rejections"][1]["message"]
     served = stream.events()["events"][0]
-    assert served["payload_encrypted"] == encrypted and "payload" not in served
+    assert served["payload_encrypted"] == sealed.payload_encrypted and "payload" not in served
     assert served["payload_cipher_hash"] == event["payload_cipher_hash"]
+
+
+def test_encrypted_payloads_of_the_draft_rule_are_rejected(stream):
+    """VES.md's draft VES-ENC-1 (string kids, JCS recipients): accepted before the compatibility change, never by the
+    original; signed correctly under the draft rule, it is now an InvalidEvent."""
+    import dataclasses
+
+    from app.ves import Ed25519Signer
+    from app.ves import EventSigningFields
+    from app.ves import event_signing_hash
+    from app.ves import to_hex
+    from app.ves.encoding import b64u_encode
+    from app.ves.encrypted import draft_payload_cipher_hash
+
+    seed = os.urandom(32)
+    key = Ed25519Signer(seed)
+    response = stream.client.post("/api/v1/agents/keys", json={
+        "tenantId": str(stream.tenant_id), "agentId": str(stream.agent_id), "keyId": 2,
+        "publicKey": to_hex(key.public_key)}, headers=stream.headers)
+    assert response.status_code == 201
+    draft = {"nonce_b64u": b64u_encode(os.urandom(12)), "ciphertext_b64u": b64u_encode(os.urandom(40)),
+             "tag_b64u": b64u_encode(os.urandom(16)),
+             "recipients": [{"recipient_kid": "k1", "enc_b64u": "AAAA", "ct_b64u": "BBBB"}]}
+    event = stream.event(payload={"x": 1})
+    event.update(agent_key_id=2, payload_kind=1, payload_plain_hash="0x" + "11" * 32, payload_encrypted=draft)
+    del event["payload"]
+    fields = EventSigningFields.from_envelope(event)
+    fields = dataclasses.replace(fields, payload_cipher_hash=draft_payload_cipher_hash(draft, fields))
+    event["payload_cipher_hash"] = to_hex(fields.payload_cipher_hash)
+    event["agent_signature"] = to_hex(key.sign(event_signing_hash(fields)))
+    result = stream.ingest([event])
+    assert result["eventsAccepted"] == 0 and result["rejections"][0]["reason"] == "InvalidEvent"
+    assert "enc_version" in result["rejections"][0]["message"]
 
 
 def test_camel_case_envelope_fields_are_accepted(stream):

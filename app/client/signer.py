@@ -18,6 +18,7 @@ from app.ves import parse_hex
 from app.ves import parse_uuid
 from app.ves import payload_cipher_hash
 from app.ves import payload_plain_hash
+from app.ves import payload_plain_hash_salted
 from app.ves import to_hex
 
 
@@ -66,22 +67,25 @@ class AgentSigner:
         base_version: int | None = None,
         payload_encrypted: Mapping[str, object] | None = None,
         payload_plain_hash_hex: str | None = None,
+        payload_salt: bytes | None = None,
     ) -> dict:
         """A complete signed envelope: every agent-authored field, both payload hashes and `agent_signature`.
 
-        Plaintext: `payload` is sent and hashed with JCS. Encrypted (VES-ENC-1): pass the sealed `payload_encrypted`
-        and either the plaintext `payload` (hashed, never sent) or `payload_plain_hash_hex`; `event_id` and
-        `created_at` MUST then be the values the ciphertext's AAD was computed with. `command_id` and
+        Plaintext: `payload` is sent and hashed with JCS. Encrypted (VES-ENC-1, as the original computes it): pass the
+        sealed `payload_encrypted` and either `payload_plain_hash_hex` or the plaintext `payload` with the 16-byte
+        `payload_salt` sealed in front of it (hashed salted, never sent); `event_id` and `created_at` MUST be the
+        values the ciphertext's AAD was computed with. `command_id` and
         `base_version` are sent with either version but signed only by version 2.
         Raises VesError (CanonicalizationFailed, InvalidEncoding, UnsupportedVesVersion) for unsignable input.
         """
         encrypted = payload_encrypted is not None
         if encrypted:
-            plain_hash = (
-                parse_hex(payload_plain_hash_hex, 32, "payload_plain_hash")
-                if payload_plain_hash_hex is not None
-                else payload_plain_hash(payload)
-            )
+            if payload_plain_hash_hex is not None:
+                plain_hash = parse_hex(payload_plain_hash_hex, 32, "payload_plain_hash")
+            elif payload_salt is not None:
+                plain_hash = payload_plain_hash_salted(payload, payload_salt)
+            else:
+                raise InvalidEncoding("An encrypted event needs payload_plain_hash_hex, or payload and payload_salt")
         else:
             plain_hash = payload_plain_hash(payload)
         fields = EventSigningFields(

@@ -19,6 +19,9 @@ from app.ves.encoding import MAX_U32
 from app.ves.encoding import MAX_U64
 from app.ves.encoding import jcs
 from app.ves.encoding import parse_hex
+from app.ves.encrypted import check_payload_encrypted
+from app.ves.encrypted import decode_payload_encrypted
+from app.ves.encrypted import payload_cipher_hash
 from app.ves.errors import VesError
 from app.ves.hashing import EventSigningFields
 from app.ves.signing import verify_signature
@@ -262,7 +265,9 @@ def _parse_signed(envelope: dict, index: int, max_payload_size: int) -> ParsedEv
 
 
 def _check_payload_hashes(envelope: dict, fields: EventSigningFields, max_size: int):
-    """Rule 2: recompute payload hashes. Plaintext: both hashes; encrypted: the cipher hash."""
+    """Rule 2: recompute payload hashes. Plaintext: both hashes. Encrypted: `payload_encrypted` must pass the
+    original's VES-ENC-1 checks and hash to `payload_cipher_hash`; its (salted) `payload_plain_hash` cannot be
+    checked without the key. It is kept as the original stores it: its seven fields, unknown keys dropped."""
     if fields.payload_kind == hashing.PAYLOAD_KIND_PLAIN:
         if "payload" not in envelope:
             raise _invalid("Missing field (field: payload).")
@@ -281,14 +286,16 @@ def _check_payload_hashes(envelope: dict, fields: EventSigningFields, max_size: 
         raise _invalid("Missing field (field: payload_encrypted; an object for payload_kind 1).")
     if envelope.get("payload") is not None:
         raise _invalid("An encrypted event (payload_kind 1) must not carry a plaintext payload.")
-    canonical = canonical_payload(encrypted, max_size, "payload_encrypted")
     try:
-        expected = hashing.payload_cipher_hash(encrypted, fields)
+        sealed = decode_payload_encrypted(encrypted)
+        check_payload_encrypted(sealed)
+        expected = payload_cipher_hash(sealed, fields)
     except VesError as exc:
         raise _invalid(exc.message + ".") from None
+    canonical = canonical_payload(sealed.wire, max_size, "payload_encrypted")
     if expected != fields.payload_cipher_hash:
         raise EventRejected("PayloadHashMismatch", "payload_cipher_hash does not match payload_encrypted.")
-    return None, encrypted, len(canonical)
+    return None, dict(sealed.wire), len(canonical)
 
 
 def verify_agent_signature(event: ParsedEvent, public_key: bytes) -> None:

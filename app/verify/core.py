@@ -36,6 +36,8 @@ from app.ves import stream_id
 from app.ves import to_hex
 from app.ves import tree_depth
 from app.ves import verify_signature
+from app.ves.encrypted import draft_payload_cipher_hash
+from app.ves.encrypted import is_draft_payload_encrypted
 
 BUNDLE_FORMAT = "ves-audit-bundle/1"
 
@@ -193,8 +195,10 @@ def _check_payload(event, fields, fail) -> None:
             fail("payload_cipher_hash", "A plaintext event's cipher hash must be zero", to_hex(ZERO_HASH),
                  to_hex(fields.payload_cipher_hash))
     elif fields.payload_kind == PAYLOAD_KIND_ENCRYPTED:
+        sealed = event.get("payload_encrypted")
+        rule = draft_payload_cipher_hash if is_draft_payload_encrypted(sealed) else payload_cipher_hash
         try:
-            expected = payload_cipher_hash(event.get("payload_encrypted"), fields)
+            expected = rule(sealed, fields)
         except VesError as error:
             fail("payload_cipher_hash", error.message, stop=True)
         if expected != fields.payload_cipher_hash:

@@ -21,6 +21,14 @@ from app.ves.encoding import to_hex
 from app.ves.encoding import u32
 from app.ves.encoding import u64
 from app.ves.encoding import uuid_bytes
+from app.ves.encrypted import PayloadEncrypted
+from app.ves.encrypted import Recipient
+from app.ves.encrypted import check_payload_encrypted
+from app.ves.encrypted import decode_payload_encrypted
+from app.ves.encrypted import payload_aad
+from app.ves.encrypted import payload_cipher_hash
+from app.ves.encrypted import payload_plain_hash_salted
+from app.ves.encrypted import recipients_hash
 from app.ves.errors import CanonicalizationFailed
 from app.ves.errors import InvalidEncoding
 from app.ves.errors import ProofError
@@ -47,11 +55,8 @@ from app.ves.hashing import ZERO_HASH
 from app.ves.hashing import EventSigningFields
 from app.ves.hashing import event_signing_hash
 from app.ves.hashing import event_signing_hash_v1_inner
-from app.ves.hashing import payload_aad
-from app.ves.hashing import payload_cipher_hash
 from app.ves.hashing import payload_plain_hash
 from app.ves.hashing import receipt_hash
-from app.ves.hashing import recipients_hash
 from app.ves.hashing import stream_id
 from app.ves.merkle import PAD_LEAF
 from app.ves.merkle import UNSIGNED_AGENT_SIGNATURE
@@ -99,12 +104,16 @@ __all__ = [
     "EventSigningFields",
     "InclusionProof",
     "InvalidEncoding",
+    "PayloadEncrypted",
     "ProofError",
+    "Recipient",
     "UnsupportedVesVersion",
     "VesError",
     "b64u_decode",
     "b64u_encode",
     "build_tree",
+    "check_payload_encrypted",
+    "decode_payload_encrypted",
     "event_signing_hash",
     "event_signing_hash_v1_inner",
     "inclusion_proof",
@@ -121,6 +130,7 @@ __all__ = [
     "payload_aad",
     "payload_cipher_hash",
     "payload_plain_hash",
+    "payload_plain_hash_salted",
     "public_key_from_seed",
     "receipt_hash",
     "recipients_hash",

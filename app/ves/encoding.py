@@ -135,16 +135,19 @@ def b64u_encode(data: bytes) -> str:
 
 
 def b64u_decode(value: str, field: str = "base64url") -> bytes:
-    """Decode base64url without padding; trailing `=` padding is tolerated. Raises InvalidEncoding naming `field`."""
+    """Decode base64url (RFC 4648 §5) as the original sequencer's `base64_url_decode` does: without padding, or with
+    exactly the canonical `=` padding; unused trailing bits must be zero. Raises InvalidEncoding naming `field`."""
     if not isinstance(value, str):
         raise InvalidEncoding(f"Invalid {field} (expected a base64url string, got {type(value).__name__})")
     digits = value.rstrip("=")
-    if not _B64URL_CHARS.fullmatch(digits) or len(digits) % 4 == 1:
+    padding = len(value) - len(digits)
+    if (not _B64URL_CHARS.fullmatch(digits) or len(digits) % 4 == 1
+            or (padding and (len(value) % 4 or padding != -len(digits) % 4))):
         raise InvalidEncoding(f"Invalid {field} (expected base64url without padding)")
-    try:
-        return base64.urlsafe_b64decode(digits + "=" * (-len(digits) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidEncoding(f"Invalid {field} (expected base64url without padding)") from None
+    decoded = base64.urlsafe_b64decode(digits + "=" * (-len(digits) % 4))
+    if b64u_encode(decoded) != digits:
+        raise InvalidEncoding(f"Invalid {field} (non-canonical base64url: unused bits must be zero)")
+    return decoded
 
 
 def _b64_any_alphabet(value: str) -> bytes | None:

@@ -1,4 +1,6 @@
-"""Domain-separated hashes of VES.md: payloads, event signing hash (v1/v2), receipts and stream ids.
+"""Domain-separated hashes of VES.md: plaintext payloads, event signing hash (v1/v2), receipts and stream ids.
+
+Encrypted payloads (VES-ENC-1) are in `encrypted`.
 
 Every function returns 32 raw bytes (SHA-256). Inputs are raw bytes and UUIDs; the hex wire form is parsed by
 `EventSigningFields.from_envelope` or `encoding.parse_hex`.
@@ -9,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.ves.encoding import b64u_decode
 from app.ves.encoding import jcs
 from app.ves.encoding import parse_hex
 from app.ves.encoding import parse_uuid
@@ -139,7 +139,7 @@ class EventSigningFields:
 
 
 def _agent_prefix(fields: EventSigningFields) -> bytes:
-    """The preimage segment shared by h1 and payload_aad: version through created_at, minus payload_kind."""
+    """The preimage segment of h1 from `U32(ves_version)` through `STR(created_at)`."""
     return b"".join(
         (
             u32(fields.ves_version),
@@ -154,63 +154,6 @@ def _agent_prefix(fields: EventSigningFields) -> bytes:
             str_field(fields.created_at, "created_at"),
         )
     )
-
-
-def payload_aad(fields: EventSigningFields) -> bytes:
-    """`payload_aad` of VES-ENC-1: `SHA256("VES_PAYLOAD_AAD_V1" || U32(ves_version) || … || STR(created_at)
-    || payload_plain_hash)` (no payload_kind)."""
-    plain_hash = require_bytes(fields.payload_plain_hash, HASH_SIZE, "payload_plain_hash")
-    return hashlib.sha256(TAG_PAYLOAD_AAD + _agent_prefix(fields) + plain_hash).digest()
-
-
-def _recipient_kid(recipient: object) -> str:
-    if not isinstance(recipient, Mapping):
-        raise InvalidEncoding("Invalid payload_encrypted.recipients (expected a list of objects)")
-    for name in ("recipient_kid", "enc_b64u", "ct_b64u"):
-        if name not in recipient:
-            raise InvalidEncoding(f"Missing field (field: payload_encrypted.recipients[].{name})")
-        if not isinstance(recipient[name], str):
-            raise InvalidEncoding(f"Invalid payload_encrypted.recipients[].{name} (expected a base64url string)")
-    return recipient["recipient_kid"]
-
-
-def recipients_hash(recipients: Sequence[Mapping[str, object]]) -> bytes:
-    """`SHA256("VES_RECIPIENTS_V1" || JCS(recipients sorted by recipient_kid))`.
-
-    Each recipient MUST carry `recipient_kid`, `enc_b64u` and `ct_b64u` as strings (base64url by VES-ENC-1; they enter
-    the hash as text, so the sequencer does not decode them); the objects are canonicalised as sent, sorted by the
-    `recipient_kid` string (code-point order). Duplicate kids are rejected: they would make the hash depend on the
-    order the agent sent them in.
-    """
-    if isinstance(recipients, (str, bytes)) or not isinstance(recipients, Sequence):
-        raise InvalidEncoding("Invalid payload_encrypted.recipients (expected a list)")
-    ordered = sorted(recipients, key=_recipient_kid)
-    if len({recipient["recipient_kid"] for recipient in ordered}) != len(ordered):
-        raise InvalidEncoding("Duplicate recipient (field: payload_encrypted.recipients[].recipient_kid)")
-    return hashlib.sha256(TAG_RECIPIENTS + jcs([dict(r) for r in ordered])).digest()
-
-
-def payload_cipher_hash(payload_encrypted: Mapping[str, object], fields: EventSigningFields) -> bytes:
-    """`SHA256("VES_PAYLOAD_CIPHER_V1" || nonce(12) || payload_aad(32) || ciphertext || tag(16) || recipients_hash)`.
-
-    `payload_encrypted` holds base64url `nonce_b64u`, `ciphertext_b64u`, `tag_b64u` and the `recipients` list.
-    Raises InvalidEncoding for a missing field, bad base64url or a wrong nonce/tag size.
-    """
-    if not isinstance(payload_encrypted, Mapping):
-        raise InvalidEncoding("Invalid payload_encrypted (expected a JSON object)")
-    for name in ("nonce_b64u", "ciphertext_b64u", "tag_b64u", "recipients"):
-        if name not in payload_encrypted:
-            raise InvalidEncoding(f"Missing field (field: payload_encrypted.{name})")
-    nonce = b64u_decode(payload_encrypted["nonce_b64u"], "payload_encrypted.nonce_b64u")
-    if len(nonce) != NONCE_SIZE:
-        raise InvalidEncoding(f"Invalid payload_encrypted.nonce_b64u (expected {NONCE_SIZE} bytes)")
-    ciphertext = b64u_decode(payload_encrypted["ciphertext_b64u"], "payload_encrypted.ciphertext_b64u")
-    tag = b64u_decode(payload_encrypted["tag_b64u"], "payload_encrypted.tag_b64u")
-    if len(tag) != TAG_SIZE:
-        raise InvalidEncoding(f"Invalid payload_encrypted.tag_b64u (expected {TAG_SIZE} bytes)")
-    recipients_digest = recipients_hash(payload_encrypted["recipients"])
-    preimage = b"".join((TAG_PAYLOAD_CIPHER, nonce, payload_aad(fields), ciphertext, tag, recipients_digest))
-    return hashlib.sha256(preimage).digest()
 
 
 def event_signing_hash_v1_inner(fields: EventSigningFields) -> bytes:

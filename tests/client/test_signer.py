@@ -10,11 +10,13 @@ import pytest
 from app.client import AgentSigner
 from app.client import rfc3339_millis
 from app.ves import EventSigningFields
+from app.ves import InvalidEncoding
 from app.ves import b64u_encode
 from app.ves import event_signing_hash
 from app.ves import parse_hex
 from app.ves import payload_cipher_hash
 from app.ves import payload_plain_hash
+from app.ves import payload_plain_hash_salted
 from app.ves import to_hex
 from app.ves import verify_signature
 from tests.client.conftest import load_vectors
@@ -83,17 +85,22 @@ def test_version_1_sends_but_does_not_sign_command_id_and_base_version():
 
 def test_an_encrypted_payload_is_bound_by_its_cipher_hash_and_the_plaintext_is_not_sent():
     signer = AgentSigner(bytes(range(32)), uuid.uuid4(), uuid.uuid4(), 1)
-    sealed = {"nonce_b64u": b64u_encode(bytes(12)), "ciphertext_b64u": b64u_encode(b"secret bytes"),
-              "tag_b64u": b64u_encode(bytes(16)),
-              "recipients": [{"recipient_kid": "a2lk", "enc_b64u": "ZW5j", "ct_b64u": "Y3Q"}]}
-    envelope = signer.build_event(uuid.uuid4(), "doc", "1", "DocSealed", {"secret": 1}, payload_encrypted=sealed)
+    sealed = {"enc_version": 1, "aead": "AES-256-GCM", "nonce_b64u": b64u_encode(bytes(12)),
+              "ciphertext_b64u": b64u_encode(b"secret bytes"), "tag_b64u": b64u_encode(bytes(16)),
+              "hpke": {"mode": "base", "kem": "X25519-HKDF-SHA256", "kdf": "HKDF-SHA256", "aead": "AES-256-GCM"},
+              "recipients": [{"recipient_kid": 1, "enc_b64u": b64u_encode(bytes(32)), "ct_b64u": b64u_encode(bytes(48))}]}
+    salt = bytes(range(16))
+    envelope = signer.build_event(uuid.uuid4(), "doc", "1", "DocSealed", {"secret": 1}, payload_encrypted=sealed,
+                                  payload_salt=salt)
     fields = EventSigningFields.from_envelope(envelope)
     assert envelope["payload_kind"] == 1 and "payload" not in envelope
-    assert fields.payload_plain_hash == payload_plain_hash({"secret": 1})
+    assert fields.payload_plain_hash == payload_plain_hash_salted({"secret": 1}, salt) != payload_plain_hash({"secret": 1})
     assert fields.payload_cipher_hash == payload_cipher_hash(sealed, fields)
     assert any(fields.payload_cipher_hash)
     assert verify_signature(signer.public_key, event_signing_hash(fields), parse_hex(envelope["agent_signature"],
                                                                                         64, "sig"))
+    with pytest.raises(InvalidEncoding, match="payload_salt"):
+        signer.build_event(uuid.uuid4(), "doc", "1", "DocSealed", {"secret": 1}, payload_encrypted=sealed)
 
 
 def test_an_uncanonicalisable_payload_is_refused_before_signing():

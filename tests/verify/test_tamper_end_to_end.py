@@ -116,12 +116,11 @@ def test_encrypted_payloads_verify_and_a_changed_ciphertext_is_named(server, eng
     signer = AgentSigner(os.urandom(32), uuid.uuid4(), uuid.uuid4(), 1)
     store = str(uuid.uuid4())
     client.register_signer(signer)
-    sealed = {"nonce_b64u": b64u_encode(os.urandom(12)), "ciphertext_b64u": b64u_encode(os.urandom(48)),
-              "tag_b64u": b64u_encode(os.urandom(16)),
-              "recipients": [{"recipient_kid": b64u_encode(b"kid-1"), "enc_b64u": b64u_encode(os.urandom(32)),
-                              "ct_b64u": b64u_encode(os.urandom(48))}]}
-    events = [signer.build_event(store, "doc", "d-1", "DocSealed", {"secret": True}, payload_encrypted=sealed),
-              signer.build_event(store, "doc", "d-1", "DocNoted", {"plain": 1}, ves_version=2)]
+    from tests.support.ves_enc import recipient_keypair
+    from tests.support.ves_enc import sealed_event
+
+    sealed, _ = sealed_event(signer, store, "doc", "d-1", "DocSealed", {"secret": True}, {7: recipient_keypair()[1]})
+    events = [sealed, signer.build_event(store, "doc", "d-1", "DocNoted", {"plain": 1}, ves_version=2)]
     assert client.ingest(events, signer.agent_id).events_accepted == 2
     client.create_commitment(signer.tenant_id, store, sequence_start=1, sequence_end=2)
     code, report = verify_url(server, signer.tenant_id, store, capsys)

@@ -211,3 +211,52 @@ def test_describe_names_record_check_and_values(bundle):
     text = verify_bundle(bundle).summary()
     assert text.startswith("FAILED: event sequence 4: payload_plain_hash failed:")
     assert event(bundle, 4)["payload_plain_hash"] in text
+
+
+def _encrypted_bundle(draft: bool) -> dict:
+    """A one-event bundle whose event is encrypted: in the original's VES-ENC-1, or in the draft rule events stored
+    before the compatibility change were accepted under (string recipient kids)."""
+    import dataclasses
+    import uuid
+
+    from app.client import AgentSigner
+    from app.ves import Ed25519Signer
+    from app.ves import EventSigningFields
+    from app.ves import b64u_encode
+    from app.ves import event_signing_hash
+    from app.ves.encrypted import draft_payload_cipher_hash
+    from tests.support.ves_enc import recipient_keypair
+    from tests.support.ves_enc import sealed_event
+    from tests.verify.conftest import AGENT
+    from tests.verify.conftest import AGENT_SEED
+    from tests.verify.conftest import SEQUENCER_SEED
+    from tests.verify.conftest import STORE
+    from tests.verify.conftest import TENANT
+    from tests.verify.conftest import served_event
+
+    bundle = build_bundle(event_count=1, commitment_ends=(), unsigned_at=0)
+    signer = AgentSigner(AGENT_SEED, TENANT, AGENT, 1)
+    envelope, _ = sealed_event(signer, STORE, "doc", "d-1", "DocSealed", {"secret": 1}, {3: recipient_keypair()[1]},
+                               event_id=uuid.uuid4(), created_at="2030-01-01T00:00:00.500Z")
+    if draft:
+        envelope["payload_encrypted"] = {
+            "nonce_b64u": b64u_encode(bytes(12)), "ciphertext_b64u": b64u_encode(b"sealed"),
+            "tag_b64u": b64u_encode(bytes(16)), "recipients": [{"recipient_kid": "k1", "enc_b64u": "AA", "ct_b64u": "BB"}]}
+        fields = EventSigningFields.from_envelope(envelope)
+        fields = dataclasses.replace(fields, payload_cipher_hash=draft_payload_cipher_hash(
+            envelope["payload_encrypted"], fields))
+        envelope["payload_cipher_hash"] = to_hex(fields.payload_cipher_hash)
+        envelope["agent_signature"] = to_hex(Ed25519Signer(AGENT_SEED).sign(event_signing_hash(fields)))
+    bundle["events"] = [served_event(envelope, 1, Ed25519Signer(SEQUENCER_SEED))]
+    return bundle
+
+
+@pytest.mark.parametrize("draft", [False, True], ids=["original-form", "draft-form"])
+def test_encrypted_events_verify_and_a_changed_ciphertext_is_named(draft):
+    bundle = _encrypted_bundle(draft)
+    assert verify_bundle(bundle).ok, verify_bundle(bundle).summary()
+    sealed = event(bundle, 1)["payload_encrypted"]
+    sealed["ciphertext_b64u"] = sealed["ciphertext_b64u"][:-2] + ("AA" if sealed["ciphertext_b64u"][-2:] != "AA"
+                                                                   else "BA")
+    found = first(bundle)
+    assert (found.sequence_number, found.check) == (1, "payload_cipher_hash")

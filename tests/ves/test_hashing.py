@@ -1,21 +1,12 @@
-"""Event signing hash (v1/v2) field binding, envelope parsing, encrypted payload hashes and receipts.
-
-The encrypted-payload checks compare against a reference written from the VES.md formulas in this file
-(there are no public VES-ENC-1 vectors yet).
-"""
+"""Event signing hash (v1/v2) field binding, envelope parsing and receipts (encrypted payloads: test_encrypted.py)."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import uuid
 
 import pytest
-import rfc8785
-from hypothesis import given
-from hypothesis import settings
-from hypothesis import strategies as st
 
 from app import ves
 from app.ves import EventSigningFields
@@ -172,127 +163,3 @@ def test_receipt_hash_field_errors():
     with pytest.raises(InvalidEncoding):
         ves.receipt_hash(*ids, 1, bytes(64))
     assert ves.receipt_hash(*ids, 1, bytes(32)) != ves.receipt_hash(*ids, 2, bytes(32))
-
-
-def b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def reference_cipher_hash(payload_encrypted: dict, fields: EventSigningFields) -> bytes:
-    """VES.md §Encrypted payloads, written out independently of app.ves."""
-
-    def string(s: str) -> bytes:
-        return len(s.encode()).to_bytes(4, "big") + s.encode()
-
-    aad = hashlib.sha256(
-        b"VES_PAYLOAD_AAD_V1"
-        + fields.ves_version.to_bytes(4, "big")
-        + fields.tenant_id.bytes
-        + fields.store_id.bytes
-        + fields.event_id.bytes
-        + fields.source_agent_id.bytes
-        + fields.agent_key_id.to_bytes(4, "big")
-        + string(fields.entity_type)
-        + string(fields.entity_id)
-        + string(fields.event_type)
-        + string(fields.created_at)
-        + fields.payload_plain_hash
-    ).digest()
-    recipients = sorted(payload_encrypted["recipients"], key=lambda r: r["recipient_kid"])
-    recipients_digest = hashlib.sha256(b"VES_RECIPIENTS_V1" + rfc8785.dumps(recipients)).digest()
-
-    def raw(name: str) -> bytes:
-        text = payload_encrypted[name]
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-    return hashlib.sha256(
-        b"VES_PAYLOAD_CIPHER_V1"
-        + raw("nonce_b64u")
-        + aad
-        + raw("ciphertext_b64u")
-        + raw("tag_b64u")
-        + recipients_digest
-    ).digest()
-
-
-recipient_strategy = st.fixed_dictionaries(
-    {
-        "recipient_kid": st.binary(min_size=1, max_size=8).map(b64u),
-        "enc_b64u": st.binary(min_size=32, max_size=32).map(b64u),
-        "ct_b64u": st.binary(min_size=0, max_size=48).map(b64u),
-    }
-)
-encrypted_strategy = st.fixed_dictionaries(
-    {
-        "nonce_b64u": st.binary(min_size=12, max_size=12).map(b64u),
-        "ciphertext_b64u": st.binary(min_size=0, max_size=64).map(b64u),
-        "tag_b64u": st.binary(min_size=16, max_size=16).map(b64u),
-        "recipients": st.lists(recipient_strategy, min_size=1, max_size=4, unique_by=lambda r: r["recipient_kid"]),
-    }
-)
-
-
-@settings(max_examples=60, deadline=None)
-@given(payload_encrypted=encrypted_strategy, shuffle_seed=st.randoms(use_true_random=False))
-def test_payload_cipher_hash_matches_reference_and_ignores_recipient_order(v1_fields, payload_encrypted, shuffle_seed):
-    fields = dataclasses.replace(v1_fields, payload_kind=ves.PAYLOAD_KIND_ENCRYPTED)
-    expected = reference_cipher_hash(payload_encrypted, fields)
-    assert ves.payload_cipher_hash(payload_encrypted, fields) == expected
-    shuffled = list(payload_encrypted["recipients"])
-    shuffle_seed.shuffle(shuffled)
-    assert ves.payload_cipher_hash({**payload_encrypted, "recipients": shuffled}, fields) == expected
-
-
-@pytest.fixture
-def payload_encrypted() -> dict:
-    return {
-        "nonce_b64u": b64u(bytes(range(12))),
-        "ciphertext_b64u": b64u(b"ciphertext"),
-        "tag_b64u": b64u(bytes(range(16))),
-        "recipients": [
-            {"recipient_kid": b64u(b"k2"), "enc_b64u": b64u(bytes(32)), "ct_b64u": b64u(b"wrapped-2")},
-            {"recipient_kid": b64u(b"k1"), "enc_b64u": b64u(bytes(32)), "ct_b64u": b64u(b"wrapped-1")},
-        ],
-    }
-
-
-def test_payload_aad_binds_plain_hash_but_not_payload_kind_or_cipher_hash(v1_fields):
-    aad = ves.payload_aad(v1_fields)
-    assert ves.payload_aad(dataclasses.replace(v1_fields, payload_kind=1, payload_cipher_hash=b"\x07" * 32)) == aad
-    assert ves.payload_aad(dataclasses.replace(v1_fields, payload_plain_hash=b"\x07" * 32)) != aad
-
-
-def test_payload_cipher_hash_binds_every_part(v1_fields, payload_encrypted):
-    baseline = ves.payload_cipher_hash(payload_encrypted, v1_fields)
-    variants = [
-        {**payload_encrypted, "nonce_b64u": b64u(bytes(12))},
-        {**payload_encrypted, "ciphertext_b64u": b64u(b"ciphertexu")},
-        {**payload_encrypted, "tag_b64u": b64u(bytes(16))},
-        {**payload_encrypted, "recipients": payload_encrypted["recipients"][:1]},
-    ]
-    for variant in variants:
-        assert ves.payload_cipher_hash(variant, v1_fields) != baseline
-    assert ves.payload_cipher_hash(payload_encrypted, dataclasses.replace(v1_fields, entity_id="other")) != baseline
-
-
-@pytest.mark.parametrize(
-    ("mutation", "field"),
-    [
-        (lambda p: {**p, "nonce_b64u": b64u(bytes(11))}, "nonce_b64u"),
-        (lambda p: {**p, "nonce_b64u": b64u(bytes(13))}, "nonce_b64u"),
-        (lambda p: {**p, "tag_b64u": b64u(bytes(15))}, "tag_b64u"),
-        (lambda p: {**p, "ciphertext_b64u": "not base64!"}, "ciphertext_b64u"),
-        (lambda p: {k: v for k, v in p.items() if k != "recipients"}, "recipients"),
-        (lambda p: {**p, "recipients": "k1"}, "recipients"),
-        (lambda p: {**p, "recipients": [{"recipient_kid": b64u(b"k"), "enc_b64u": b64u(b"e")}]}, "ct_b64u"),
-        (lambda p: {**p, "recipients": [{"recipient_kid": 7, "enc_b64u": "", "ct_b64u": ""}]}, "recipient_kid"),
-        (lambda p: {**p, "recipients": ["k1"]}, "recipients"),
-        (lambda p: {**p, "recipients": [p["recipients"][0], {**p["recipients"][0], "ct_b64u": ""}]}, "recipient_kid"),
-    ],
-    ids=["short-nonce", "long-nonce", "short-tag", "bad-ciphertext", "no-recipients", "recipients-string",
-         "recipient-missing-ct", "recipient-kid-int", "recipient-not-object", "duplicate-recipient-kid"],
-)
-def test_malformed_payload_encrypted_is_invalid_encoding(v1_fields, payload_encrypted, mutation, field):
-    with pytest.raises(InvalidEncoding) as raised:
-        ves.payload_cipher_hash(mutation(payload_encrypted), v1_fields)
-    assert field in str(raised.value)
