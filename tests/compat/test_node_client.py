@@ -1,0 +1,106 @@
+"""The Node compatibility client (tests/compat/client.mjs), a client of the original sequencer written with nothing
+but Node's `crypto`, against a real gunicorn; then the encrypted event it built is opened here with an independent
+implementation (tests/support/ves_enc.py) to show the bytes it sealed are the original's VES-ENC-1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from app.ves import EventSigningFields
+from app.ves import payload_plain_hash_salted
+from tests.controls import BOOTSTRAP_KEY
+from tests.support import ves_enc
+from tests.support.servers import start_gunicorn
+
+pytestmark = pytest.mark.slow
+HERE = Path(__file__).resolve().parent
+ADMIN = {"Authorization": f"ApiKey {BOOTSTRAP_KEY}"}
+PENDING = json.loads((HERE / "pending_differences.json").read_text())["pending"]
+# One check of every step of the flow (register key, ingest plaintext and encrypted, replay, tamper, head, events,
+# errors), so a run that silently stopped early cannot pass.
+FLOW = {"register.accepted", "ingest.accepted", "ingest.0.receipt.receipt_hash_recomputes", "encrypted.accepted",
+        "ours.receipt.signature_verifies", "replay.same_receipts", "tamper.rejection_fields", "head.fields",
+        "events.list_fields", "ours.ves_events.encrypted_stored_as_sent", "errors.unauthenticated_status"}
+
+
+def node() -> str:
+    path = shutil.which("node")
+    assert path, "Node.js 20+ is required for tests/compat (bin/install-test-tools checks for it)"
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(database_url):
+    env = {"BOOTSTRAP_ADMIN_API_KEY": BOOTSTRAP_KEY, "VES_SEQUENCER_SIGNING_KEY": "22" * 32, "LOG_LEVEL": "warning"}
+    with start_gunicorn(database_url, env=env, workers=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def run(server):
+    tenant = str(uuid.uuid4())
+    created = requests.post(f"{server.url}/api/v1/admin/api-keys", json={"tenant_id": tenant,
+                                                                         "permissions": "read_write"},
+                            headers=ADMIN, timeout=10)
+    assert created.status_code == 201, created.text
+    completed = subprocess.run(
+        [node(), str(HERE / "client.mjs"), "--base-url", server.url, "--admin-key", BOOTSTRAP_KEY,
+         "--api-key", created.json()["api_key"], "--tenant", tenant],
+        capture_output=True, text=True, timeout=120)
+    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
+    return completed, lines
+
+
+def test_the_original_client_flow_passes_except_the_listed_pending_differences(run):
+    completed, lines = run
+    checks = [line for line in lines if "check" in line]
+    summary = next((line["summary"] for line in lines if "summary" in line), None)
+    report = "\n".join(f"{c['status']:>7}  {c['check']}  {c['detail']}" for c in checks)
+    assert summary is not None, f"no summary (exit {completed.returncode}):\n{completed.stderr}\n{report}"
+    assert summary["aborted"] is None, f"{summary['aborted']}\n{report}"
+    assert (summary["fail"], summary["fixed"]) == (0, 0), report
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(c["check"] for c in checks if c["status"] == "pending") == sorted(PENDING)
+    passed = {c["check"] for c in checks if c["status"] == "pass"}
+    assert FLOW <= passed, f"flow steps missing: {FLOW - passed}\n{report}"
+
+
+def test_the_node_built_encrypted_event_opens_with_an_independent_implementation(run, server):
+    _, lines = run
+    artifacts = next(line["artifacts"] for line in lines if "artifacts" in line)
+    served = requests.get(f"{server.url}/api/v1/ves/events/{artifacts['encrypted_event_id']}",
+                          params={"tenant_id": artifacts["tenant_id"], "store_id": artifacts["store_id"]},
+                          headers=ADMIN, timeout=10).json()
+    fields = EventSigningFields.from_envelope(served)
+    for recipient in artifacts["recipients"]:
+        salt, canonical = ves_enc.open_sealed(served["payload_encrypted"], fields, recipient["recipient_kid"],
+                                              bytes.fromhex(recipient["private_key_hex"]))
+        assert json.loads(canonical) == artifacts["payload"]
+        assert payload_plain_hash_salted(artifacts["payload"], salt) == fields.payload_plain_hash
+    wrong = bytes(32)
+    with pytest.raises(ValueError):
+        ves_enc.open_sealed(served["payload_encrypted"], fields, artifacts["recipients"][0]["recipient_kid"], wrong)
+
+
+def test_the_pending_list_cannot_rot(server, tmp_path):
+    """A listed check that passes ("fixed"), a listed id never checked, and a failing check no longer listed all
+    fail the run."""
+    tenant = str(uuid.uuid4())
+    key = requests.post(f"{server.url}/api/v1/admin/api-keys", json={"tenant_id": tenant, "permissions": "read_write"},
+                        headers=ADMIN, timeout=10).json()["api_key"]
+    dropped = PENDING[0]
+    pending = tmp_path / "pending.json"
+    pending.write_text(json.dumps({"pending": [*PENDING[1:], "head.fields", "no.such.check"]}))
+    completed = subprocess.run(
+        [node(), str(HERE / "client.mjs"), "--base-url", server.url, "--admin-key", BOOTSTRAP_KEY, "--api-key", key,
+         "--tenant", tenant, "--pending", str(pending)], capture_output=True, text=True, timeout=120)
+    status = {line["check"]: line["status"] for line in map(json.loads, completed.stdout.splitlines()) if "check" in line}
+    assert completed.returncode == 1
+    assert (status["head.fields"], status["no.such.check"], status[dropped]) == ("fixed", "fail", "fail")
