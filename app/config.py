@@ -52,6 +52,7 @@ class Settings:
     max_events_per_batch: int = 1000
     max_event_payload_size: int = 1024 * 1024
     sequencer_signing_key: bytes | None = _secret_field()
+    allow_unsigned_receipts: bool = False
     sequencer_id: str = "stateset-sequencer"
     db_migrate_on_startup: bool = True
     schema_validation_mode: str = "enforce"
@@ -75,9 +76,10 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Read and validate every variable; raise `ConfigError` naming the first bad one."""
         env = _Env(os.environ if environ is None else environ)
+        database_url = env.get("DATABASE_URL", _database_url)
         return cls(
-            database_url=env.get("DATABASE_URL", _database_url),
-            host=env.get("HOST", _nonempty) or "0.0.0.0",
+            database_url=database_url,
+            host=env.get("HOST", _nonempty) or default_host(database_url),
             port=env.int("PORT", 8080, minimum=1, maximum=65535),
             max_db_connections=env.int("MAX_DB_CONNECTIONS", 10, minimum=1, maximum=1000),
             web_concurrency=env.int("WEB_CONCURRENCY", 0, minimum=0, maximum=256) or None,
@@ -86,6 +88,7 @@ class Settings:
             max_events_per_batch=env.int("MAX_EVENTS_PER_BATCH", 1000, minimum=1),
             max_event_payload_size=env.int("MAX_EVENT_PAYLOAD_SIZE", 1024 * 1024, minimum=1),
             sequencer_signing_key=env.get("VES_SEQUENCER_SIGNING_KEY", _ed25519_seed),
+            allow_unsigned_receipts=env.bool("ALLOW_UNSIGNED_RECEIPTS", False),
             sequencer_id=env.get("SEQUENCER_ID", _nonempty) or "stateset-sequencer",
             db_migrate_on_startup=env.bool("DB_MIGRATE_ON_STARTUP", True),
             schema_validation_mode=env.get("SCHEMA_VALIDATION_MODE", _schema_mode) or "enforce",
@@ -113,6 +116,11 @@ class Settings:
     @property
     def anchoring_configured(self) -> bool:
         return bool(self.l2_rpc_url and self.set_registry_address and self.sequencer_private_key)
+
+
+def default_host(database_url: str | None) -> str:
+    """`HOST` when unset: loopback for the embedded development database, every interface for a real deployment."""
+    return "0.0.0.0" if database_url else "127.0.0.1"
 
 
 class _Env:

@@ -80,7 +80,7 @@ def render_metrics(app: Flask) -> Response:
         extra = app.extensions.get("sequencer_metrics_registry")
         if extra is not None:
             body += generate_latest(extra)
-    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+    return Response(body, content_type=CONTENT_TYPE_LATEST)
 
 
 def refresh_anchor_gauges(engine) -> None:

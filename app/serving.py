@@ -20,8 +20,10 @@ from app.config import Settings
 
 def load_settings_or_exit() -> Settings:
     """Validate the environment once; on a bad value print one line naming the variable and exit 2."""
+    from app.keyfiles import ensure_receipt_signing_key
+
     try:
-        return Settings.from_env()
+        return ensure_receipt_signing_key(Settings.from_env())
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -1,7 +1,8 @@
 """`ves-verify`: export an audit bundle, verify one offline or straight from a sequencer, or check one proof.
 
 Exit codes: 0 verified, 1 a discrepancy (the first one is printed), 2 usage or I/O error (bad bundle file,
-sequencer or RPC endpoint unreachable, no registry at the address). `verify --rpc-url` also checks commitments
+sequencer or RPC endpoint unreachable, no registry at the address), 3 no discrepancy but not fully verified (a check
+could not run: receipts the sequencer did not sign). `verify --rpc-url` also checks commitments
 against the SetRegistry contract; web3 is imported only then.
 """
 
@@ -23,6 +24,7 @@ from app.ves import verify_inclusion
 EXIT_OK = 0
 EXIT_DISCREPANCY = 1
 EXIT_ERROR = 2
+EXIT_INCOMPLETE = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,7 +181,11 @@ def _verify(args) -> int:
         print(report.summary())
         if chain_check is not None:
             print(chain_check.summary())
-    return EXIT_OK if report.ok else EXIT_DISCREPANCY
+        for note in report.notes:
+            print(f"note: {note}")
+    if not report.ok:
+        return EXIT_DISCREPANCY
+    return EXIT_OK if report.complete else EXIT_INCOMPLETE
 
 
 def _verify_proof(args) -> int:

@@ -118,7 +118,8 @@ class _Context:
             except VesError as error:
                 fail("bundle_format", error.message)
         else:
-            report.notes.append("the sequencer signs no receipts (signature_alg 'none'): receipt signatures unchecked")
+            report.unchecked.append("receipt signatures (the sequencer publishes no Ed25519 receipt key: "
+                                    f"signature_alg {sequencer.get('signature_alg', 'none')!r})")
         if pinned_key is not None:
             if sequencer_key != pinned_key:
                 fail("sequencer_public_key", "The bundle's sequencer key is not the pinned one", to_hex(pinned_key),

@@ -41,24 +41,34 @@ class Discrepancy:
 @dataclasses.dataclass
 class VerificationReport:
     """The result of `verify_bundle`. `ok` iff no discrepancy; `first` is the earliest one in check order
-    (events in sequence order, then commitments in range order)."""
+    (events in sequence order, then commitments in range order). `unchecked` names checks that could not run at all
+    (receipt signatures of a sequencer that signs none): with any, the bundle is not fully verified (`complete`)."""
 
     events_checked: int = 0
     commitments_checked: int = 0
     discrepancies: list[Discrepancy] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    unchecked: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.discrepancies
 
     @property
+    def complete(self) -> bool:
+        return not self.unchecked
+
+    @property
     def first(self) -> Discrepancy | None:
         return self.discrepancies[0] if self.discrepancies else None
 
     def summary(self) -> str:
-        if self.ok:
+        """The verdict line: `verified …` only when nothing failed and every check ran."""
+        if self.ok and self.complete:
             return f"verified {self.events_checked} events in {self.commitments_checked} commitments"
+        if self.ok:
+            return (f"NOT FULLY VERIFIED: no discrepancy in {self.events_checked} events and "
+                    f"{self.commitments_checked} commitments, but NOT checked: {'; '.join(self.unchecked)}")
         more = len(self.discrepancies) - 1
         suffix = f" (+{more} further discrepancies)" if more else ""
         return f"FAILED: {self.first.describe()}{suffix}"
@@ -66,8 +76,10 @@ class VerificationReport:
     def to_dict(self) -> dict:
         return {
             "ok": self.ok,
+            "complete": self.complete,
             "events_checked": self.events_checked,
             "commitments_checked": self.commitments_checked,
             "discrepancies": [d.to_dict() for d in self.discrepancies],
+            "unchecked": list(self.unchecked),
             "notes": list(self.notes),
         }

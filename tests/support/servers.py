@@ -16,6 +16,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+RECEIPT_KEY_HEX = "5e" * 32
+"""The receipt key `base_env` gives every server: with DATABASE_URL set the server refuses to start without one."""
 
 
 def free_port() -> int:
@@ -53,6 +55,7 @@ def base_env(database_url: str, **overrides: str) -> dict[str, str]:
             "LOG_LEVEL": "info",
             "DB_MIGRATE_ON_STARTUP": "1",
             "RATE_LIMIT_PER_MINUTE": "0",
+            "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY_HEX,
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -86,3 +86,59 @@ def test_a_single_leaf_is_its_own_root():
     assert main(["verify-proof", "--leaf-hash", leaf, "--merkle-root", leaf, "--leaf-index", "0",
                  "--leaf-count", "1"]) == 0
     assert main(["verify-proof", "--leaf-hash", leaf, "--merkle-root", leaf, "--leaf-index", "1"]) == 1
+
+
+def unsigned_receipts(bundle: dict) -> dict:
+    """The bundle as a sequencer without a receipt key serves it: `signature_alg: "none"`, empty signatures."""
+    bundle["sequencer"] = {"sequencer_id": "test-sequencer", "public_key": None, "signature_alg": "none"}
+    for event in bundle["events"]:
+        event["sequencer_receipt"].update(signature_alg="none", sequencer_signature="")
+    return bundle
+
+
+def test_unsigned_receipts_are_never_reported_as_verified(tmp_path):
+    path = tmp_path / "unsigned.json"
+    path.write_text(json.dumps(unsigned_receipts(build_bundle())))
+
+    plain = run_cli("verify", "--bundle", str(path))
+    assert plain.returncode == 3, plain.stdout + plain.stderr
+    verdict = plain.stdout.splitlines()[0]
+    assert verdict.startswith("NOT FULLY VERIFIED: no discrepancy in 7 events and 2 commitments")
+    assert "NOT checked: receipt signatures" in verdict and "signature_alg 'none'" in verdict
+    assert not any(line.startswith("verified") for line in plain.stdout.splitlines())
+
+    as_json = run_cli("verify", "--bundle", str(path), "--json")
+    assert as_json.returncode == 3
+    report = json.loads(as_json.stdout)
+    assert (report["ok"], report["complete"]) == (True, False)
+    assert report["unchecked"] and report["unchecked"][0].startswith("receipt signatures")
+
+
+def test_a_discrepancy_in_an_unsigned_bundle_still_fails(tmp_path):
+    bundle = unsigned_receipts(build_bundle())
+    bundle["events"][1]["payload"]["total"] += 1
+    path = tmp_path / "bad-unsigned.json"
+    path.write_text(json.dumps(bundle))
+    result = run_cli("verify", "--bundle", str(path))
+    assert result.returncode == 1
+    assert result.stdout.startswith("FAILED: event sequence 2: payload_plain_hash failed:")
+
+
+def test_signed_bundle_is_complete_and_prints_only_the_verdict(tmp_path):
+    path = tmp_path / "signed.json"
+    path.write_text(json.dumps(build_bundle()))
+    report = json.loads(run_cli("verify", "--bundle", str(path), "--json").stdout)
+    assert (report["ok"], report["complete"], report["unchecked"]) == (True, True, [])
+
+
+def test_plain_output_lists_the_notes(tmp_path):
+    bundle = build_bundle()
+    bundle["range"] = {"from": 4, "to": 7}
+    bundle["events"] = bundle["events"][3:]
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(bundle))
+    result = run_cli("verify", "--bundle", str(path))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[0] == "verified 4 events in 2 commitments"
+    assert any(line.startswith("note: commitment ") and "outside the bundle's range" in line
+               for line in result.stdout.splitlines())
