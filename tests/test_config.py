@@ -9,13 +9,24 @@ from tests.support.servers import ROOT
 
 
 def test_defaults_match_the_deployment_guide():
-    s = Settings.from_env({})
+    s = Settings.from_env({"DATABASE_URL": "postgres://u:p@db:5432/seq"})
     assert (s.host, s.port, s.max_db_connections) == ("0.0.0.0", 8080, 10)
+    assert s.allow_unsigned_receipts is False
+    s = Settings.from_env({})
     assert (s.max_body_size_bytes, s.max_events_per_batch, s.max_event_payload_size) == (10485760, 1000, 1048576)
     assert s.l2_chain_id == 84532001
     assert s.db_migrate_on_startup is True
     assert s.database_url is None
     assert s.sequencer_signing_key is None
+
+
+@pytest.mark.parametrize(
+    ("env", "host"),
+    [({}, "127.0.0.1"), ({"DATABASE_URL": "postgres://u@db/seq"}, "0.0.0.0"), ({"HOST": "0.0.0.0"}, "0.0.0.0"),
+     ({"HOST": "::1", "DATABASE_URL": "postgres://u@db/seq"}, "::1"), ({"HOST": ""}, "127.0.0.1")],
+)
+def test_host_defaults_to_loopback_only_on_the_embedded_database(env, host):
+    assert Settings.from_env(env).host == host
 
 
 def test_every_guide_variable_is_read():
@@ -75,6 +86,7 @@ def test_signing_key_accepts_hex_and_base64(value):
         ({"L2_CHAIN_ID": "-1"}, "L2_CHAIN_ID"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"WEB_CONCURRENCY": "many"}, "WEB_CONCURRENCY"),
+        ({"ALLOW_UNSIGNED_RECEIPTS": "please"}, "ALLOW_UNSIGNED_RECEIPTS"),
     ],
 )
 def test_bad_value_names_the_variable(env, variable):
@@ -119,3 +131,34 @@ def test_gunicorn_start_up_stops_with_one_clear_line_on_bad_config():
     assert result.returncode != 0
     assert "configuration error: PORT must be an integer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_gunicorn_refuses_to_start_without_a_receipt_key_when_database_url_is_set():
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: VES_SEQUENCER_SIGNING_KEY is not set: with DATABASE_URL given the sequencer needs a "
+        "32-byte Ed25519 seed to sign receipts (generate one with `openssl rand -hex 32` and keep it secret), or set "
+        "ALLOW_UNSIGNED_RECEIPTS=1 to run with unsigned receipts"]
+
+
+@pytest.mark.slow
+def test_gunicorn_with_allow_unsigned_receipts_starts_warns_and_signs_nothing(database_url):
+    import json
+
+    import requests
+
+    from tests.support.servers import start_gunicorn
+
+    env = {"VES_SEQUENCER_SIGNING_KEY": "", "ALLOW_UNSIGNED_RECEIPTS": "1"}
+    with start_gunicorn(database_url, env=env, workers=1) as server:
+        info = requests.get(server.url + "/api/v1/ves/sequencer", timeout=10).json()
+        log = server.log_text()
+    assert info["signature_alg"] == "none"
+    warnings = [json.loads(line) for line in log.splitlines()
+                if line.startswith("{") and "receipt signing is OFF" in line]
+    assert [(w["level"], w["target"]) for w in warnings] == [("WARNING", "stateset_sequencer::startup")]

@@ -12,19 +12,23 @@ import subprocess
 import pytest
 import yaml
 
+RECEIPT_KEY = "ab" * 32
+
 
 def compose_config(repo_root, find_tool, *profiles, env=None):
     argv = [find_tool("docker-compose")]
     for profile in profiles:
         argv += ["--profile", profile]
-    full_env = {key: value for key, value in os.environ.items() if key != "DB_PASSWORD"}
+    full_env = {key: value for key, value in os.environ.items()
+                if key not in ("DB_PASSWORD", "VES_SEQUENCER_SIGNING_KEY")}
     full_env.update(env or {})
     return subprocess.run(argv + ["config"], cwd=repo_root, env=full_env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def full_config(repo_root, find_tool):
-    result = compose_config(repo_root, find_tool, "tls", "anchoring", env={"DB_PASSWORD": "pw-under-test"})
+    result = compose_config(repo_root, find_tool, "tls", "anchoring",
+                            env={"DB_PASSWORD": "pw-under-test", "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY})
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -35,9 +39,24 @@ def test_default_profile_runs_only_sequencer_and_postgres(full_config):
 
 
 def test_missing_db_password_is_refused_by_name(repo_root, find_tool):
-    result = compose_config(repo_root, find_tool)
+    result = compose_config(repo_root, find_tool, env={"VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY})
     assert result.returncode != 0
     assert "DB_PASSWORD" in result.stderr
+
+
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_missing_receipt_key_is_refused_by_name_with_how_to_make_one(repo_root, find_tool, value):
+    env = {"DB_PASSWORD": "pw-under-test"}
+    if value is not None:
+        env["VES_SEQUENCER_SIGNING_KEY"] = value
+    result = compose_config(repo_root, find_tool, env=env)
+    assert result.returncode != 0
+    assert "set VES_SEQUENCER_SIGNING_KEY (openssl rand -hex 32)" in result.stderr
+
+
+def test_receipt_key_reaches_both_services(full_config):
+    for name in ("sequencer", "anchor"):
+        assert full_config["services"][name]["environment"]["VES_SEQUENCER_SIGNING_KEY"] == RECEIPT_KEY
 
 
 def test_profiles_add_nginx_and_anchoring(full_config):

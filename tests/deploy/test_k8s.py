@@ -140,6 +140,7 @@ def test_configmap_and_secret_hold_only_settings_the_app_reads(resources, known_
     assert config["MAX_BODY_SIZE_BYTES"] == "10485760"
     assert config["SCHEMA_VALIDATION_MODE"] in {"disabled", "warn", "enforce", "strict", "required"}
     assert "DATABASE_URL" in secret and "SEQUENCER_PRIVATE_KEY" in secret
+    assert "VES_SEQUENCER_SIGNING_KEY" in secret, "the server refuses to start without a receipt key"
 
 
 def test_sequencer_pods_are_probed_limited_and_non_root(resources):

@@ -103,5 +103,6 @@ def test_env_example_sets_only_settings_the_app_reads(repo_root, known_setting_n
     lines = (repo_root / "deploy/systemd/sequencer.env.example").read_text().splitlines()
     names = {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
     assert "DATABASE_URL" in names
+    assert "VES_SEQUENCER_SIGNING_KEY" in names, "the server refuses to start without a receipt key"
     assert not (names - known_setting_names)
     assert "PROMETHEUS_MULTIPROC_DIR" not in names
