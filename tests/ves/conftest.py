@@ -37,11 +37,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def vectors_path() -> Path:
-    return VECTORS_PATH
-
-
-@pytest.fixture(scope="session")
 def vectors() -> dict:
     return load_vectors()
 
