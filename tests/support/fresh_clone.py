@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,16 @@ class CloneServer:
 
     def stdout(self) -> str:
         return self.stdout_path.read_text(errors="replace")
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Return once the (single) worker has finished every earlier request: a marker request's access-log line
+        is written only after its response, and one sync worker serves requests one after another."""
+        marker = f"settle-{uuid.uuid4()}"
+        requests.get(self.url + "/health", headers={"X-Request-ID": marker}, timeout=10)
+        deadline = time.monotonic() + timeout
+        while marker not in self.stdout():
+            assert time.monotonic() < deadline, "the access log never showed the marker request"
+            time.sleep(0.05)
 
     def interrupt(self, timeout: float = 60.0) -> int:
         """Ctrl-C: SIGINT to the whole process group; wait for the master to exit and return its status."""
