@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from app.embedded import database_url_from_server_uri
+from app.embedded import import_pgserver
 
 
 class EmbeddedPostgres:
@@ -25,9 +26,7 @@ class EmbeddedPostgres:
         self._server = None
 
     def start(self) -> "EmbeddedPostgres":
-        import pgserver
-
-        self._server = pgserver.get_server(str(self.pgdata), cleanup_mode=None)
+        self._server = import_pgserver().get_server(str(self.pgdata), cleanup_mode=None)
         return self
 
     def server_url(self, database: str = "postgres") -> str:
@@ -43,10 +42,8 @@ class EmbeddedPostgres:
         self._pg_ctl("-w", "-m", "fast", "stop")
 
     def restart_server(self) -> None:
-        import pgserver
-
         type(self._server)._instances.pop(self.pgdata, None)
-        self._server = pgserver.get_server(str(self.pgdata), cleanup_mode=None)
+        self._server = import_pgserver().get_server(str(self.pgdata), cleanup_mode=None)
 
     def destroy(self) -> None:
         try:
