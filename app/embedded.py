@@ -9,6 +9,7 @@ when it finishes); a server that was already running is reused and left running.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import urllib.parse
@@ -59,13 +60,32 @@ def start_embedded_postgres(data_dir: Path = DEFAULT_DATA_DIR, database: str = D
 
     data_dir.mkdir(parents=True, exist_ok=True)
     already_running = running_postmaster_pid(data_dir) is not None
-    server = pgserver.get_server(str(data_dir), cleanup_mode=None)
+    with _environment_without_secrets():
+        server = pgserver.get_server(str(data_dir), cleanup_mode=None)
     if stop_at_exit and not already_running:
         atexit.register(_stop_if_owner, os.getpid(), data_dir)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     return database_url_from_server_uri(server.get_uri(), database)
+
+
+POSTGRES_ENVIRONMENT = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+
+
+@contextlib.contextmanager
+def _environment_without_secrets():
+    """Run the block with only locale, path and home variables in `os.environ`, so the PostgreSQL it starts does not
+    inherit our keys (a receipt key exported for the workers, SEQUENCER_PRIVATE_KEY, BOOTSTRAP_ADMIN_API_KEY)."""
+    saved = dict(os.environ)
+    for name in saved:
+        if name not in POSTGRES_ENVIRONMENT and not name.startswith("LC_"):
+            del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def stop_embedded_postgres(data_dir: Path = DEFAULT_DATA_DIR) -> int | None:

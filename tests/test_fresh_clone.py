@@ -73,6 +73,7 @@ class Run:
     postgres_while_running: list[int]
     exit_status: int
     postgres_after: list[int]
+    postmaster_environment: dict
     cli: object = None
 
 
@@ -82,6 +83,7 @@ def start_and_interrupt(clone: Path, log_dir: Path, during=None) -> Run:
     try:
         postmaster = postmaster_pid(clone)
         postgres = postgres_processes_on(clone)
+        postmaster_environment = psutil.Process(postmaster).environ()
         master = psutil.Process(server.process.pid)
         listening = sorted({f"{c.laddr.ip}:{c.laddr.port}" for c in master.net_connections("tcp")
                             if c.status == psutil.CONN_LISTEN})
@@ -93,7 +95,7 @@ def start_and_interrupt(clone: Path, log_dir: Path, during=None) -> Run:
         raise
     status = server.interrupt()
     return Run(port, server.stdout(), server.stderr(), listening, sequencer, postmaster, postgres, status,
-               postgres_processes_on(clone), cli)
+               postgres_processes_on(clone), postmaster_environment, cli)
 
 
 def cli(clone: Path, *args: str):
@@ -170,6 +172,11 @@ def test_receipts_are_signed_from_the_first_event_with_a_key_kept_under_var(clon
     key_file = clone / "var" / "receipt-signing-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert len(bytes.fromhex(key_file.read_text().strip())) == 32
+
+
+def test_the_embedded_postgres_does_not_inherit_the_receipt_key(first_run):
+    assert first_run.postmaster_environment, "the postmaster's environment was read"
+    assert not {"VES_SEQUENCER_SIGNING_KEY", "DATABASE_URL", "PORT"} & set(first_run.postmaster_environment)
 
 
 def test_ctrl_c_stops_gunicorn_and_the_postgres_it_started(first_run):
