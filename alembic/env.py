@@ -14,6 +14,8 @@ from sqlalchemy import pool
 
 from app.config import ConfigError
 from app.config import Settings
+from app.db.locks import MIGRATION_LOCK_KEY
+from app.db.locks import lock_transaction
 from app.db.tables import metadata
 
 config = context.config
@@ -52,7 +54,9 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
     engine = create_engine(_database_url(), poolclass=pool.NullPool)
-    with engine.connect() as connection:
+    with engine.connect() as connection, connection.begin():
+        # The same transaction-level lock as app.db.migrations.upgrade_to_head (works through PgBouncer).
+        lock_transaction(connection, MIGRATION_LOCK_KEY)
         _configure(connection)
         with context.begin_transaction():
             context.run_migrations()

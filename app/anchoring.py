@@ -1,6 +1,6 @@
 """Anchoring cron entrypoint: `stateset-sequencer-admin anchor` or `python -m app.anchoring` (never in gunicorn).
 
-One run checks the chain first (RPC up, right chain id, registry deployed), takes the session advisory lock
+One run checks the chain first (RPC up, right chain id, registry deployed), takes the transaction-level advisory lock
 ANCHOR_RUN_LOCK_KEY (a concurrent run logs a line and exits 0), commits every stream's pending events in commitments
 of at most ANCHOR_MAX_EVENTS events, then anchors unanchored commitments oldest first per stream.
 Exit codes: 0 done (or another run held the lock), 1 the chain was unreachable or a stream failed (fork, revert),

@@ -64,7 +64,13 @@ class Settings:
     trust_proxy_headers: bool = False
     require_agent_signatures: bool = False
     long_poll_max_seconds: float = 30.0
-    stream_lock_timeout_ms: int = 10000
+    stream_lock_timeout_ms: int = 4000
+    web_threads: int = 8
+    long_poll_slots_per_worker: int = 3
+    database_listen_url: str | None = _secret_field()
+    db_connect_timeout_seconds: int = 2
+    db_statement_timeout_ms: int = 5000
+    db_pool_timeout_seconds: float = 2.0
     metrics_require_auth: bool = False
     l2_rpc_url: str | None = None
     set_registry_address: str | None = None
@@ -100,7 +106,7 @@ class Settings:
             trust_proxy_headers=env.bool("TRUST_PROXY_HEADERS", False),
             require_agent_signatures=env.bool("REQUIRE_AGENT_SIGNATURES", False),
             long_poll_max_seconds=env.float("LONG_POLL_MAX_SECONDS", 30.0, minimum=0.0, maximum=300.0),
-            stream_lock_timeout_ms=env.int("STREAM_LOCK_TIMEOUT_MS", 10000, minimum=100, maximum=600000),
+            **_worker_and_database_bounds(env),
             metrics_require_auth=env.bool("METRICS_REQUIRE_AUTH", False),
             l2_rpc_url=env.get("L2_RPC_URL", _http_url),
             set_registry_address=env.get("SET_REGISTRY_ADDRESS", _eth_address),
@@ -112,6 +118,17 @@ class Settings:
     def replace(self, **changes) -> "Settings":
         """Return a copy with `changes` applied (tests build variants this way)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def listen_url(self) -> str | None:
+        """Where the per-worker LISTEN connection goes: `DATABASE_LISTEN_URL`, else `DATABASE_URL`."""
+        return self.database_listen_url or self.database_url
+
+    @property
+    def db_response_timeout_seconds(self) -> float:
+        """Longest a worker waits for any one answer of the database before it drops the connection: the
+        server-side statement timeout plus one second, so a live server always answers first."""
+        return self.db_statement_timeout_ms / 1000 + 1.0
 
     @property
     def anchoring_configured(self) -> bool:
@@ -171,6 +188,36 @@ class _Env:
         if lowered in _FALSE:
             return False
         raise ConfigError(f"{name} must be one of 1/0/true/false/yes/no/on/off, got {value!r}")
+
+
+def _worker_and_database_bounds(env: _Env) -> dict:
+    """Threads, long-poll slots and every bound on a database wait, checked against each other.
+
+    WEB_THREADS defaults to 8 but never more than MAX_DB_CONNECTIONS (each thread may need a connection at once);
+    LONG_POLL_SLOTS_PER_WORKER defaults to fewer than half the threads and must leave at least one thread free.
+    A lock wait must end before the statement that waits is cancelled, so STREAM_LOCK_TIMEOUT_MS must be below
+    DB_STATEMENT_TIMEOUT_MS.
+    """
+    pool = env.int("MAX_DB_CONNECTIONS", 10, minimum=1, maximum=1000)
+    threads = env.int("WEB_THREADS", min(8, pool), minimum=1, maximum=256)
+    if threads > pool:
+        raise ConfigError(f"WEB_THREADS must be at most MAX_DB_CONNECTIONS ({pool}): every thread may need a "
+                          f"database connection at once; got {threads}")
+    slots = env.int("LONG_POLL_SLOTS_PER_WORKER", (threads - 1) // 2, minimum=0, maximum=max(0, threads - 1))
+    statement_ms = env.int("DB_STATEMENT_TIMEOUT_MS", 5000, minimum=100, maximum=600000)
+    lock_ms = env.int("STREAM_LOCK_TIMEOUT_MS", 4000, minimum=100, maximum=600000)
+    if lock_ms >= statement_ms:
+        raise ConfigError(f"STREAM_LOCK_TIMEOUT_MS must be below DB_STATEMENT_TIMEOUT_MS ({statement_ms}), "
+                          f"got {lock_ms}")
+    return {
+        "stream_lock_timeout_ms": lock_ms,
+        "web_threads": threads,
+        "long_poll_slots_per_worker": slots,
+        "database_listen_url": env.get("DATABASE_LISTEN_URL", _database_url),
+        "db_connect_timeout_seconds": env.int("DB_CONNECT_TIMEOUT_SECONDS", 2, minimum=2, maximum=60),
+        "db_statement_timeout_ms": statement_ms,
+        "db_pool_timeout_seconds": env.float("DB_POOL_TIMEOUT_SECONDS", 2.0, minimum=0.0, maximum=60.0),
+    }
 
 
 def _check_range(name, number, minimum, maximum):

@@ -21,6 +21,7 @@ from app.ves.errors import VesError
 log = logging.getLogger("stateset_sequencer.api")
 
 LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
 _HTTP_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
@@ -77,6 +78,10 @@ def register_error_handlers(app: Flask) -> None:
         if getattr(exc.orig, "pgcode", None) == LOCK_NOT_AVAILABLE:
             log.warning("stream lock not granted within STREAM_LOCK_TIMEOUT_MS")
             return error_response(503, "STREAM_BUSY", "The stream is busy (its lock was not granted in time); "
+                                  "nothing was written. Retry shortly.", {"Retry-After": "1"})
+        if getattr(exc.orig, "pgcode", None) == QUERY_CANCELED:
+            log.warning("database statement cancelled after DB_STATEMENT_TIMEOUT_MS")
+            return error_response(503, "DATABASE_TIMEOUT", "A database statement took too long and was cancelled; "
                                   "nothing was written. Retry shortly.", {"Retry-After": "1"})
         if exc.connection_invalidated or _is_unavailable(exc):
             log.warning("database unavailable", extra={"error_type": type(exc.orig).__name__})

@@ -45,10 +45,8 @@ def set_lock_timeout(conn: Connection, milliseconds: int) -> None:
     conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": f"{int(milliseconds)}ms"})
 
 
-def try_lock_session(conn: Connection, key: int) -> bool:
-    """Try `pg_advisory_lock(key)` for the connection's session; True when taken. Release with `unlock_session`."""
-    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-
-
-def unlock_session(conn: Connection, key: int) -> None:
-    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+def try_lock_transaction(conn: Connection, key: int) -> bool:
+    """Try `pg_try_advisory_xact_lock(key)`; True when taken, held until the transaction ends. MUST run inside a
+    transaction. Transaction-level (never session-level) locks are what hold through a transaction-pooling PgBouncer.
+    """
+    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())

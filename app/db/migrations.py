@@ -1,7 +1,10 @@
 """Run Alembic migrations programmatically, once per deployment.
 
-`upgrade_to_head` holds a session advisory lock while it migrates, so several gunicorn masters or replicas starting
-together migrate exactly once: the others wait, then find the schema at head and do nothing.
+`upgrade_to_head` runs every pending migration in one transaction that first takes the transaction-level advisory
+lock MIGRATION_LOCK_KEY, so several gunicorn masters or replicas starting together migrate exactly once: the others
+wait, then find the schema at head and do nothing. A transaction-level lock (not a session lock) is what holds
+through PgBouncer in transaction pooling mode; PostgreSQL's DDL is transactional, so a migration that fails or whose
+client vanishes leaves nothing behind and releases the lock.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
-from sqlalchemy import text
 
+from app.db.bounds import no_answer_deadline
+from app.db.engine import lift_transaction_bounds
 from app.db.locks import MIGRATION_LOCK_KEY
+from app.db.locks import lock_transaction
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("stateset_sequencer.db")
@@ -42,22 +47,21 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade_to_head(engine: Engine) -> bool:
-    """Migrate the database to Alembic head under an advisory lock. Returns True when anything was applied."""
-    with engine.connect() as lock_conn:
-        lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-        lock_conn.commit()
-        try:
-            before = MigrationContext.configure(lock_conn).get_current_revision()
-            lock_conn.commit()
+    """Migrate the database to Alembic head under the migration lock. Returns True when anything was applied.
+
+    The request-time bounds on database waits are lifted for this transaction: DDL and the wait for another
+    instance's migration may take as long as they take (connects stay bounded).
+    """
+    with no_answer_deadline(), engine.connect() as conn:
+        with conn.begin():
+            lift_transaction_bounds(conn)
+            lock_transaction(conn, MIGRATION_LOCK_KEY)
+            before = MigrationContext.configure(conn).get_current_revision()
             head = head_revision()
             if before == head:
                 return False
             config = alembic_config(engine.url.render_as_string(hide_password=False))
-            config.attributes["connection"] = lock_conn
+            config.attributes["connection"] = conn
             command.upgrade(config, "head")
-            lock_conn.commit()
-            log.info("database migrated", extra={"from_revision": before, "to_revision": head})
-            return True
-        finally:
-            lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
-            lock_conn.commit()
+        log.info("database migrated", extra={"from_revision": before, "to_revision": head})
+        return True

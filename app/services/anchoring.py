@@ -38,8 +38,8 @@ from app.config import Settings
 from app.db import commitments as store
 from app.db.commitments import CommitmentRecord
 from app.db.locks import ANCHOR_RUN_LOCK_KEY
-from app.db.locks import try_lock_session
-from app.db.locks import unlock_session
+from app.db.engine import lift_transaction_bounds
+from app.db.locks import try_lock_transaction
 from app.errors import Conflict
 from app.errors import SequencerError
 from app.errors import ServiceUnavailable
@@ -347,17 +347,20 @@ class AnchorRunInProgress(Conflict):
 
 @contextlib.contextmanager
 def run_lock(engine: Engine) -> Iterator[bool]:
-    """Hold the session advisory lock ANCHOR_RUN_LOCK_KEY for the block; yields False (and holds nothing) when
-    another session has it. A killed holder's lock is released by PostgreSQL when its connection drops."""
+    """Hold the transaction-level advisory lock ANCHOR_RUN_LOCK_KEY for the block; yields False (and holds nothing)
+    when another run has it.
+
+    The lock lives in a transaction kept open (idle, lifted bounds) on its own connection for the whole block, so
+    it holds through PgBouncer in transaction pooling mode; it is released by the rollback at the end, or by
+    PostgreSQL when a killed holder's connection drops.
+    """
     with engine.connect() as conn:
-        taken = try_lock_session(conn, ANCHOR_RUN_LOCK_KEY)
-        conn.commit()
+        conn.begin()
         try:
-            yield taken
+            lift_transaction_bounds(conn)
+            yield try_lock_transaction(conn, ANCHOR_RUN_LOCK_KEY)
         finally:
-            if taken:
-                unlock_session(conn, ANCHOR_RUN_LOCK_KEY)
-                conn.commit()
+            conn.rollback()
 
 
 def target_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_start: int | None,
