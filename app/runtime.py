@@ -21,10 +21,19 @@ class Runtime:
     engine: Engine
     signer: object
     schemas: object
+    long_polls: object = None
+
+    def close(self) -> None:
+        """Stop the listener thread and close every pooled connection (tests; a worker just exits)."""
+        if self.long_polls is not None:
+            self.long_polls.close()
+        self.engine.dispose()
 
 
 def init_app(app: Flask, settings: Settings) -> Runtime:
+    from app.db.notify import make_listener
     from app.services.ingest import ReceiptSigner
+    from app.services.query import LongPolls
     from app.services.schemas import SchemaValidator
 
     engine = make_engine(settings)
@@ -33,6 +42,7 @@ def init_app(app: Flask, settings: Settings) -> Runtime:
         engine=engine,
         signer=ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key),
         schemas=SchemaValidator(engine, settings.schema_validation_mode),
+        long_polls=LongPolls(make_listener(settings, engine), settings.long_poll_slots_per_worker),
     )
     app.extensions["sequencer"] = runtime
     return runtime

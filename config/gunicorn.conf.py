@@ -1,7 +1,11 @@
 """gunicorn configuration for the sequencer: `gunicorn -c config/gunicorn.conf.py wsgi:app`.
 
 Settings come from the environment (see README). Migrations run once in the master before workers fork; each
-worker builds its own database engine when it imports `wsgi:app` (no `preload_app`).
+worker builds its own database engine and long-poll listener when it imports `wsgi:app` (no `preload_app`).
+
+Worker model (docs/DEPLOYMENT.md, "Worker model"): `gthread` workers, `WEB_THREADS` threads each. A long poll waits
+in one of `LONG_POLL_SLOTS_PER_WORKER` slots without holding a database connection, so the other threads keep
+answering; `/health` never touches the database.
 """
 
 import multiprocessing
@@ -19,9 +23,10 @@ _settings = load_settings_or_exit()
 
 bind = [f"[{_settings.host}]:{_settings.port}" if ":" in _settings.host else f"{_settings.host}:{_settings.port}"]
 workers = _settings.web_concurrency or (2 * multiprocessing.cpu_count() + 1)
-worker_class = "sync"
+worker_class = "gthread"
+threads = _settings.web_threads
 timeout = int(max(60, _settings.long_poll_max_seconds + 30))
-graceful_timeout = 30
+graceful_timeout = int(max(30, _settings.long_poll_max_seconds + 5))
 keepalive = 5
 preload_app = False
 accesslog = "-"

@@ -18,6 +18,7 @@ from tests.support.pg import EmbeddedPostgres
 from tests.support.pg import create_database
 from tests.support.pg import drop_database
 from tests.support.pg import test_server_admin_url
+from tests.support.pgbouncer import start_pgbouncer
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +63,7 @@ def settings(database_url) -> Settings:
 def app(settings):
     application = create_app(settings)
     yield application
-    application.extensions["sequencer"].engine.dispose()
+    application.extensions["sequencer"].close()
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def make_app(settings):
 
     yield _make
     for application in built:
-        application.extensions["sequencer"].engine.dispose()
+        application.extensions["sequencer"].close()
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +91,10 @@ def engine(settings):
     eng = make_engine(settings, pool_size=4)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(database_server_url):
+    """A real PgBouncer in transaction pooling mode in front of the run's PostgreSQL server (every database)."""
+    with start_pgbouncer(database_server_url, pool_mode="transaction", pool_size=20) as bouncer:
+        yield bouncer

@@ -89,3 +89,45 @@ def test_ingest_across_a_database_restart_loses_nothing_and_answers_503_meanwhil
     engine.dispose()
     assert [r.sequence_number for r in rows] == list(range(1, 61))
     assert {str(r.event_id): r.sequence_number for r in rows} == receipts
+
+
+def test_a_long_poll_waiting_across_a_database_restart_still_wakes(restartable_database):
+    import os
+    import threading
+    import uuid
+
+    from app.client.signer import AgentSigner
+
+    server, url = restartable_database
+    admin = {"Authorization": "ApiKey restart-bootstrap-admin-key-0123"}
+    env = {"BOOTSTRAP_ADMIN_API_KEY": "restart-bootstrap-admin-key-0123", "LONG_POLL_MAX_SECONDS": "30"}
+    tenant, agent, store = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    signer = AgentSigner(os.urandom(32), tenant, agent, 1)
+    with start_gunicorn(url, env=env, workers=1) as app_server:
+        assert requests.post(app_server.url + "/api/v1/agents/keys", headers=admin, timeout=10, json={
+            "tenant_id": str(tenant), "agent_id": str(agent), "key_id": 1,
+            "public_key": signer.public_key_hex}).status_code == 201
+        result = {}
+
+        def long_poll():
+            result["response"] = requests.get(f"{app_server.url}/api/v1/ves/events?tenant_id={tenant}"
+                                              f"&store_id={store}&wait=25", headers=admin, timeout=60)
+            result["done"] = time.monotonic()
+
+        waiter = threading.Thread(target=long_poll)
+        waiter.start()
+        time.sleep(1.0)
+        server.stop_server()
+        time.sleep(1.0)
+        server.restart_server()
+        assert _wait_for(lambda: requests.get(app_server.url + "/ready", timeout=10).status_code == 200)
+        assert waiter.is_alive()
+        event = signer.build_event(store, "o", "after-restart", "t", {})
+        assert requests.post(app_server.url + "/api/v1/ves/events/ingest", json={"events": [event]},
+                             headers=admin, timeout=15).json()["eventsAccepted"] == 1
+        committed = time.monotonic()
+        waiter.join(timeout=40)
+        assert result["response"].status_code == 200
+        assert [e["event_id"] for e in result["response"].json()["events"]] == [event["event_id"]]
+        print(f"\nlong poll woke {result['done'] - committed:.3f} s after the commit")
+        assert result["done"] - committed < 3.0

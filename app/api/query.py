@@ -48,14 +48,18 @@ def _events_page(render):
     rt = runtime.current()
     wait = float_arg("wait", 0.0, minimum=0.0, maximum=3600.0)
     wait = min(wait, rt.settings.long_poll_max_seconds)
-    rows, head = service.read_page(rt.engine, tenant_id, store_id, start, limit, wait)
+    page = service.read_page(rt.engine, tenant_id, store_id, start, limit, wait, long_polls=rt.long_polls)
+    rows, head = page.rows, page.head
     sequencer_id = rt.settings.sequencer_id
-    return jsonify({
+    response = jsonify({
         "events": [render(row, sequencer_id) for row in rows],
         "count": len(rows),
         "head_sequence": head,
         "next_from": rows[-1].sequence_number + 1 if rows else start,
     })
+    if page.retry_after is not None:
+        response.headers["Retry-After"] = str(page.retry_after)
+    return response
 
 
 @bp.get("/api/v1/ves/events")

@@ -1,0 +1,304 @@
+"""One LISTEN connection per worker process, owned by a thread, that wakes long-poll waiters.
+
+A waiting request holds no pooled connection: it subscribes to its stream's channel and sleeps on an Event. The
+listener thread keeps one autocommit connection to `DATABASE_LISTEN_URL` (a direct connection: LISTEN cannot live
+behind a transaction-pooling PgBouncer), LISTENs the channels that have subscribers, and sets their Events when a
+NOTIFY arrives (app/db/events.py `advance_stream_head` sends one per commit that moves a head).
+
+No event is missed: a subscription is `push` only once its channel's LISTEN has completed, and a waiter reads the
+head only after that (and after clearing its Event), so a commit either precedes the read or notifies it. When the
+connection is lost, every subscription drops to `wait`; on reconnect the channels are LISTENed again and every
+waiter is woken to read again. When the connection works but notifications do not arrive on it (checked with a
+probe NOTIFY sent through the pool at every connect, e.g. DATABASE_LISTEN_URL points at a transaction-pooling
+PgBouncer), subscriptions are `poll`: waiters re-read every `fallback_interval` seconds, and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import select
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+
+import psycopg2
+
+log = logging.getLogger("stateset_sequencer.listener")
+
+WAIT = "wait"
+PUSH = "push"
+POLL = "poll"
+
+
+class Subscription:
+    """One waiter's interest in one channel. `mode` is set by the listener thread: `wait` (not yet listening, or
+    disconnected: reading now proves nothing), `push` (woken on every NOTIFY), `poll` (re-read periodically)."""
+
+    def __init__(self, channel: str):
+        self.channel = channel
+        self.mode = WAIT
+        self._event = threading.Event()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(max(0.0, timeout))
+
+
+class StreamListener:
+    """The process's LISTEN connection and its subscribers. Started lazily by the first `subscribe`.
+
+    `connect` returns a new psycopg2 connection to the listen URL (bounded like every other connection);
+    `send_probe(channel)` sends `pg_notify(channel, ...)` through the path real NOTIFYs take (the pool).
+    """
+
+    def __init__(self, connect: Callable[[], "psycopg2.extensions.connection"], send_probe: Callable[[str], None],
+                 fallback_interval: float = 1.0, idle_check_interval: float = 5.0, unlisten_after: float = 30.0,
+                 probe_timeout: float = 2.0, reverify_interval: float = 60.0, max_backoff: float = 2.0):
+        self._connect = connect
+        self._send_probe = send_probe
+        self.fallback_interval = fallback_interval
+        self.idle_check_interval = idle_check_interval
+        self.unlisten_after = unlisten_after
+        self.probe_timeout = probe_timeout
+        self.reverify_interval = reverify_interval
+        self.max_backoff = max_backoff
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._last_used: dict[str, float] = {}
+        self._listening: set[str] = set()
+        self._state = WAIT
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self.reconnects = 0
+
+    @property
+    def state(self) -> str:
+        """`wait` (no connection), `push` (notifications verified), or `poll` (connected, notifications missing)."""
+        return self._state
+
+    @contextlib.contextmanager
+    def subscribe(self, channel: str) -> Iterator[Subscription]:
+        """Register a waiter on `channel` for the block. Its mode tells whether reading the head now is safe."""
+        subscription = Subscription(channel)
+        with self._lock:
+            self._subscribers.setdefault(channel, set()).add(subscription)
+            self._last_used[channel] = time.monotonic()
+            if self._state == PUSH and channel in self._listening:
+                subscription.mode = PUSH
+            elif self._state == POLL:
+                subscription.mode = POLL
+            self._ensure_started()
+        if subscription.mode == WAIT:
+            self._poke()
+        try:
+            yield subscription
+        finally:
+            with self._lock:
+                waiting = self._subscribers.get(channel)
+                if waiting is not None:
+                    waiting.discard(subscription)
+                    if not waiting:
+                        del self._subscribers[channel]
+                self._last_used[channel] = time.monotonic()
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._poke()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        self._wake_all(WAIT)
+
+    def _ensure_started(self) -> None:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._run, name="stream-listener", daemon=True)
+            self._thread.start()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_write, b"\0")
+
+    def _drain_pokes(self) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(self._wake_read, 4096):
+                pass
+
+    def _wake_all(self, mode: str) -> None:
+        with self._lock:
+            self._state = mode
+            for waiting in self._subscribers.values():
+                for subscription in waiting:
+                    subscription.mode = mode
+                    subscription.wake()
+
+    def _run(self) -> None:
+        backoff = 0.05
+        connected_once = False
+        while not self._stop.is_set():
+            try:
+                conn = self._connect()
+            except Exception as exc:  # noqa: BLE001 - any failure to connect is retried with backoff
+                if connected_once:
+                    log.debug("long-poll listener cannot reconnect yet", extra={"error_type": type(exc).__name__})
+                else:
+                    log.warning("long-poll listener cannot connect; retrying", extra={"error_type": type(exc).__name__})
+                    connected_once = True
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            backoff = 0.05
+            if connected_once:
+                self.reconnects += 1
+            connected_once = True
+            try:
+                conn.autocommit = True
+                self._serve(conn)
+            except (psycopg2.Error, OSError) as exc:
+                if not self._stop.is_set():
+                    log.warning("long-poll listener lost its connection; reconnecting",
+                                extra={"error_type": type(exc).__name__})
+            except Exception:  # noqa: BLE001 - the thread must outlive any bug; waiters fall back to their deadline
+                log.exception("long-poll listener failed; reconnecting")
+                self._stop.wait(self.max_backoff)
+            finally:
+                with self._lock:
+                    self._listening.clear()
+                with contextlib.suppress(Exception):
+                    conn.close()
+                self._wake_all(WAIT)
+
+    def _verify(self, conn) -> bool | None:
+        """Send a probe NOTIFY through the pool; True when it arrives here, False when it does not, None when it
+        could not be sent."""
+        channel = f"ves_probe_{os.getpid()}_{secrets.token_hex(6)}"
+        with conn.cursor() as cursor:
+            cursor.execute(f"LISTEN {channel}")
+        try:
+            try:
+                self._send_probe(channel)
+            except Exception as exc:  # noqa: BLE001 - the pool's database may be down; verify again later
+                log.warning("long-poll listener could not send its probe", extra={"error_type": type(exc).__name__})
+                return None
+            deadline = time.monotonic() + self.probe_timeout
+            while True:
+                conn.poll()
+                arrived = any(n.channel == channel for n in conn.notifies)
+                conn.notifies.clear()
+                if arrived:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                select.select([conn], [], [], remaining)
+        finally:
+            with conn.cursor() as cursor:
+                cursor.execute(f"UNLISTEN {channel}")
+
+    def _serve(self, conn) -> None:
+        verified = self._verify(conn)
+        last_verify = time.monotonic()
+        self._enter(verified)
+        last_traffic = time.monotonic()
+        while not self._stop.is_set():
+            if not verified and time.monotonic() - last_verify >= (
+                    self.reverify_interval if verified is False else self.idle_check_interval):
+                verified = self._verify(conn)
+                last_verify = last_traffic = time.monotonic()
+                self._enter(verified)
+            if verified:
+                self._sync_channels(conn)
+            ready, _, _ = select.select([conn, self._wake_read], [], [], self.idle_check_interval)
+            if self._wake_read in ready:
+                self._drain_pokes()
+            if conn in ready:
+                conn.poll()
+                last_traffic = time.monotonic()
+                self._deliver(conn)
+            elif not ready and time.monotonic() - last_traffic >= self.idle_check_interval:
+                with conn.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+                last_traffic = time.monotonic()
+                self._deliver(conn)
+
+    def _enter(self, verified: bool | None) -> None:
+        """Switch every subscription to the mode this connection supports, and wake them to read again."""
+        if verified:
+            if self._state != PUSH:
+                log.info("long-poll listener is listening")
+            with self._lock:
+                self._state = PUSH
+                for waiting in self._subscribers.values():
+                    for subscription in waiting:
+                        subscription.mode = WAIT
+            return
+        if verified is False and self._state != POLL:
+            log.warning("NOTIFY does not arrive on DATABASE_LISTEN_URL (a transaction-pooling PgBouncer?); long "
+                        "polls re-read every %.1f s instead", self.fallback_interval)
+        self._wake_all(POLL)
+
+    def _sync_channels(self, conn) -> None:
+        """LISTEN channels that gained subscribers, UNLISTEN ones unused for `unlisten_after`, then switch every
+        subscription of a listened channel to `push` (waking those that were not)."""
+        now = time.monotonic()
+        with self._lock:
+            wanted = set(self._subscribers)
+            to_listen = wanted - self._listening
+            to_unlisten = {ch for ch in self._listening - wanted
+                           if now - self._last_used.get(ch, 0.0) >= self.unlisten_after}
+            self._listening -= to_unlisten
+            for channel in to_unlisten:
+                self._last_used.pop(channel, None)
+        if to_listen or to_unlisten:
+            statements = [f"LISTEN {ch}" for ch in sorted(to_listen)] + [f"UNLISTEN {ch}" for ch in sorted(to_unlisten)]
+            with conn.cursor() as cursor:
+                cursor.execute("; ".join(statements))
+        with self._lock:
+            self._listening |= to_listen
+            for channel in self._listening:
+                for subscription in self._subscribers.get(channel, ()):
+                    if subscription.mode != PUSH:
+                        subscription.mode = PUSH
+                        subscription.wake()
+
+    def _deliver(self, conn) -> None:
+        if not conn.notifies:
+            return
+        channels = {n.channel for n in conn.notifies}
+        conn.notifies.clear()
+        with self._lock:
+            for channel in channels:
+                for subscription in self._subscribers.get(channel, ()):
+                    subscription.wake()
+
+
+def make_listener(settings, engine) -> StreamListener:
+    """The listener of one process: LISTEN on `settings.listen_url` with the same connection bounds as the pool,
+    probe NOTIFYs through `engine` (the path real NOTIFYs take)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from app.db.engine import connect_args
+
+    args, kwargs = engine.dialect.create_connect_args(make_url(settings.listen_url))
+    kwargs = {**kwargs, **connect_args(settings), "application_name": "stateset-sequencer-listener"}
+
+    def connect():
+        return psycopg2.connect(*args, **kwargs)
+
+    def send_probe(channel: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_notify(:channel, 'probe')"), {"channel": channel})
+
+    return StreamListener(connect, send_probe)
