@@ -162,3 +162,56 @@ def test_gunicorn_with_allow_unsigned_receipts_starts_warns_and_signs_nothing(da
     warnings = [json.loads(line) for line in log.splitlines()
                 if line.startswith("{") and "receipt signing is OFF" in line]
     assert [(w["level"], w["target"]) for w in warnings] == [("WARNING", "stateset_sequencer::startup")]
+
+
+def test_worker_model_and_database_bound_defaults():
+    s = Settings.from_env({"DATABASE_URL": "postgres://u:secret@db/seq"})
+    assert (s.web_threads, s.long_poll_slots_per_worker) == (8, 3)
+    assert (s.db_connect_timeout_seconds, s.db_statement_timeout_ms, s.stream_lock_timeout_ms) == (2, 5000, 4000)
+    assert s.db_pool_timeout_seconds == 2.0 and s.db_response_timeout_seconds == 6.0
+    assert s.database_listen_url is None and s.listen_url == s.database_url
+    direct = Settings.from_env({"DATABASE_URL": "postgres://u@bouncer:6432/seq",
+                                "DATABASE_LISTEN_URL": "postgresql://u:listen-secret@db:5432/seq"})
+    assert direct.listen_url == "postgresql+psycopg2://u:listen-secret@db:5432/seq"
+    assert "listen-secret" not in repr(direct)
+
+
+def test_threads_never_exceed_the_pool_and_slots_leave_a_thread_free():
+    assert Settings.from_env({"MAX_DB_CONNECTIONS": "4"}).web_threads == 4
+    assert Settings.from_env({"MAX_DB_CONNECTIONS": "4"}).long_poll_slots_per_worker == 1
+    assert Settings.from_env({"WEB_THREADS": "16", "MAX_DB_CONNECTIONS": "20"}).long_poll_slots_per_worker == 7
+    assert Settings.from_env({"WEB_THREADS": "1"}).long_poll_slots_per_worker == 0
+    assert Settings.from_env({"LONG_POLL_SLOTS_PER_WORKER": "0"}).long_poll_slots_per_worker == 0
+    assert Settings.from_env({"LONG_POLL_SLOTS_PER_WORKER": "7"}).long_poll_slots_per_worker == 7
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"WEB_THREADS": "12"}, "WEB_THREADS"),
+        ({"WEB_THREADS": "0"}, "WEB_THREADS"),
+        ({"WEB_THREADS": "4", "LONG_POLL_SLOTS_PER_WORKER": "4"}, "LONG_POLL_SLOTS_PER_WORKER"),
+        ({"LONG_POLL_SLOTS_PER_WORKER": "-1"}, "LONG_POLL_SLOTS_PER_WORKER"),
+        ({"DATABASE_LISTEN_URL": "redis://x"}, "DATABASE_LISTEN_URL"),
+        ({"DB_CONNECT_TIMEOUT_SECONDS": "1"}, "DB_CONNECT_TIMEOUT_SECONDS"),
+        ({"DB_STATEMENT_TIMEOUT_MS": "fast"}, "DB_STATEMENT_TIMEOUT_MS"),
+        ({"DB_POOL_TIMEOUT_SECONDS": "-1"}, "DB_POOL_TIMEOUT_SECONDS"),
+        ({"STREAM_LOCK_TIMEOUT_MS": "5000"}, "STREAM_LOCK_TIMEOUT_MS"),
+        ({"STREAM_LOCK_TIMEOUT_MS": "900", "DB_STATEMENT_TIMEOUT_MS": "800"}, "STREAM_LOCK_TIMEOUT_MS"),
+    ],
+)
+def test_bad_worker_or_bound_value_names_the_variable(env, variable):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert str(info.value).startswith(variable)
+
+
+def test_gunicorn_runs_gthread_workers_with_web_threads():
+    code = ("import runpy; ns = runpy.run_path('config/gunicorn.conf.py'); "
+            "print(ns['worker_class'], ns['threads'], ns['graceful_timeout'])")
+    env = {"PATH": "/usr/bin:/bin", "WEB_THREADS": "5", "LONG_POLL_MAX_SECONDS": "60",
+           "DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "VES_SEQUENCER_SIGNING_KEY": "ab" * 32}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["gthread", "5", "65"]

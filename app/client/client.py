@@ -100,6 +100,7 @@ class SequencerClient:
         retries: int | None = None,
         read_timeout: float | None = None,
         expect_empty: bool = False,
+        keep_retry_after: bool = False,
     ) -> dict | None:
         headers = {"Accept": "application/json"}
         if self.api_key:
@@ -123,7 +124,12 @@ class SequencerClient:
                 self._sleep(self.backoff * 2**attempt)
                 continue
             if response.status_code < 400:
-                return None if expect_empty or response.status_code == 204 else response.json()
+                if expect_empty or response.status_code == 204:
+                    return None
+                body = response.json()
+                if keep_retry_after and "Retry-After" in response.headers:
+                    body["retry_after"] = _retry_delay(response, 1.0)
+                return body
             error = _api_error(response)
             if last or not error.retryable:
                 raise error
@@ -231,13 +237,15 @@ class SequencerClient:
     ) -> dict:
         """One page of `GET /api/v1/ves/events`: `{events, count, head_sequence, next_from}`, ascending.
 
-        With `wait` (seconds) an empty page is held open until an event arrives (long poll).
+        With `wait` (seconds) an empty page is held open until an event arrives (long poll). When the server had no
+        free long-poll slot it answers at once, and the page also has `retry_after` (seconds to wait first).
         """
         params = {"tenant_id": str(tenant_id), "store_id": str(store_id), "from": from_, "limit": limit}
         if wait is not None:
             params["wait"] = wait
         read_timeout = self.timeout + wait if wait else None
-        return self._request("GET", "/api/v1/ves/events", params=params, read_timeout=read_timeout)
+        return self._request("GET", "/api/v1/ves/events", params=params, read_timeout=read_timeout,
+                             keep_retry_after=True)
 
     def iter_events(
         self,
@@ -265,12 +273,15 @@ class SequencerClient:
         wait: float = 20.0,
         limit: int = 100,
     ) -> Iterator[dict]:
-        """Yield events from `from_` forever, long polling with `wait` seconds while the stream is idle."""
+        """Yield events from `from_` forever, long polling with `wait` seconds while the stream is idle (sleeping
+        `Retry-After` first when the server had no free long-poll slot)."""
         position = from_
         while True:
             page = self.events(tenant_id, store_id, from_=position, limit=limit, wait=wait)
             yield from page["events"]
             position = _next_position(page, position)
+            if not page["events"] and page.get("retry_after"):
+                self._sleep(page["retry_after"])
 
     def event(self, tenant_id: uuid.UUID | str, store_id: uuid.UUID | str, event_id: uuid.UUID | str) -> dict:
         """`GET /api/v1/ves/events/{event_id}`: one event with its receipt."""

@@ -144,3 +144,17 @@ def test_iter_events_pages_by_next_from_and_stops_at_to():
     assert [r["path"].split("?")[1] for r in server.received] == [
         "tenant_id=t&store_id=s&from=1&limit=2", "tenant_id=t&store_id=s&from=3&limit=2",
         "tenant_id=t&store_id=s&from=5&limit=1"]
+
+
+def test_follow_sleeps_retry_after_when_the_server_had_no_long_poll_slot():
+    empty = {"events": [], "count": 0, "head_sequence": 0, "next_from": 1}
+    event = {"sequence_number": 1, "event_id": "e1"}
+    page = {"events": [event], "count": 1, "head_sequence": 1, "next_from": 2}
+    slept = []
+    with ScriptedServer([(200, {"Retry-After": "1"}, empty), (200, {}, page)]) as server:
+        client = SequencerClient(server.url, "k", sleep=slept.append)
+        followed = client.follow("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222",
+                                 wait=5)
+        assert next(followed) == event
+    assert slept == [1.0]
+    assert [r["path"].count("wait=5") for r in server.received] == [1, 1]
