@@ -173,3 +173,15 @@ def test_a_poll_without_a_free_slot_is_answered_at_once_with_retry_after(setting
         assert read_page(engine, tenant, store, 2, 10, 0.0, long_polls=long_polls).retry_after is None
     finally:
         long_polls.close()
+
+
+def test_channels_without_waiters_are_unlistened_after_a_while(settings, engine):
+    listener = StreamListener(_connector(settings, engine), _probe_through(engine), idle_check_interval=0.2,
+                              unlisten_after=0.5)
+    try:
+        tenant, store = uuid.uuid4(), uuid.uuid4()
+        assert wait_for_head(engine, listener, tenant, store, 1, 0.3) is False
+        assert listener.channels == {event_store.stream_channel(tenant, store)}
+        assert _until(lambda: listener.channels == frozenset(), timeout=5)
+    finally:
+        listener.close()

@@ -6,6 +6,7 @@ as soon as an event is committed; the polls beyond the slots are answered at onc
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import threading
@@ -48,8 +49,9 @@ def create_key(url: str, tenant: uuid.UUID, permissions: str) -> dict[str, str]:
 
 
 def p99(samples: list[float]) -> float:
+    """Nearest-rank 99th percentile (with 150 samples: the second largest)."""
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return ordered[math.ceil(0.99 * len(ordered)) - 1]
 
 
 def timed_ingests(session: requests.Session, url: str, headers: dict, signer: AgentSigner, store: uuid.UUID,
@@ -82,7 +84,7 @@ def test_long_polls_leave_other_tenants_fast_wake_on_commit_and_excess_polls_get
 
     with requests.Session() as session:
         timed_ingests(session, server.url, other, other_signer, other_store, 10, "warm")
-        idle = timed_ingests(session, server.url, other, other_signer, other_store, 60, "idle")
+        idle = timed_ingests(session, server.url, other, other_signer, other_store, 150, "idle")
 
     polls = []
     lock = threading.Lock()
@@ -107,7 +109,7 @@ def test_long_polls_leave_other_tenants_fast_wake_on_commit_and_excess_polls_get
                 response = session.get(f"{server.url}{path}?{other_query}", headers=other, timeout=30)
                 read_latencies.append(time.perf_counter() - started)
                 assert response.status_code == 200
-        loaded = timed_ingests(session, server.url, other, other_signer, other_store, 60, "loaded")
+        loaded = timed_ingests(session, server.url, other, other_signer, other_store, 150, "loaded")
 
         with lock:
             answered_early = list(polls)
@@ -158,24 +160,27 @@ def test_a_poll_with_nothing_new_ends_at_its_wait_and_one_with_a_page_does_not_w
     assert 1.4 < elapsed < 2.5
 
 
-def test_many_waiters_on_many_streams_wake_for_their_own_stream_only(server):
+def test_waiters_on_several_streams_wake_for_their_own_stream_only(server):
     tenant = uuid.uuid4()
     signer = register_signer(server.url, tenant)
     reader = create_key(server.url, tenant, "read")
-    stores = [uuid.uuid4() for _ in range(WORKERS * SLOTS_PER_WORKER)]
+    stores = [uuid.uuid4() for _ in range(SLOTS_PER_WORKER)]
 
     def poll(store):
-        return requests.get(f"{server.url}/api/v1/ves/events?tenant_id={tenant}&store_id={store}&wait=4",
-                            headers=reader, timeout=30)
+        started = time.monotonic()
+        response = requests.get(f"{server.url}/api/v1/ves/events?tenant_id={tenant}&store_id={store}&wait=2.5",
+                                headers=reader, timeout=30)
+        return response, started, time.monotonic()
 
     with ThreadPoolExecutor(len(stores)) as pool:
         futures = [pool.submit(poll, store) for store in stores]
-        time.sleep(1.0)
+        time.sleep(0.7)
         event = signer.build_event(stores[0], "order", "only", "order.created", {})
         assert requests.post(f"{server.url}/api/v1/ves/events/ingest", json={"events": [event]}, headers=ADMIN,
                              timeout=30).json()["eventsAccepted"] == 1
+        committed = time.monotonic()
         results = [f.result() for f in futures]
-    first = results[0].json()
-    assert first["count"] == 1 and first["events"][0]["event_id"] == event["event_id"]
-    others = [r for r in results[1:] if "Retry-After" not in r.headers]
-    assert all(r.json()["count"] == 0 for r in results[1:]) and others
+    assert all("Retry-After" not in response.headers for response, _, _ in results)
+    (woken, _, woke_at), *others = results
+    assert [e["event_id"] for e in woken.json()["events"]] == [event["event_id"]] and woke_at - committed < 1.0
+    assert all(r.json()["count"] == 0 and 2.4 < done - started < 3.5 for r, started, done in others)

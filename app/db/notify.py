@@ -32,6 +32,8 @@ log = logging.getLogger("stateset_sequencer.listener")
 WAIT = "wait"
 PUSH = "push"
 POLL = "poll"
+MAX_UNUSED_CHANNELS = 256
+"""Channels kept LISTENed without waiters (to spare LISTEN/UNLISTEN churn for a client that polls again) at most."""
 
 
 class Subscription:
@@ -88,13 +90,18 @@ class StreamListener:
         """`wait` (no connection), `push` (notifications verified), or `poll` (connected, notifications missing)."""
         return self._state
 
+    @property
+    def channels(self) -> frozenset[str]:
+        """The channels LISTENed on the current connection."""
+        with self._lock:
+            return frozenset(self._listening)
+
     @contextlib.contextmanager
     def subscribe(self, channel: str) -> Iterator[Subscription]:
         """Register a waiter on `channel` for the block. Its mode tells whether reading the head now is safe."""
         subscription = Subscription(channel)
         with self._lock:
             self._subscribers.setdefault(channel, set()).add(subscription)
-            self._last_used[channel] = time.monotonic()
             if self._state == PUSH and channel in self._listening:
                 subscription.mode = PUSH
             elif self._state == POLL:
@@ -111,7 +118,8 @@ class StreamListener:
                     waiting.discard(subscription)
                     if not waiting:
                         del self._subscribers[channel]
-                self._last_used[channel] = time.monotonic()
+                if channel in self._listening:
+                    self._last_used[channel] = time.monotonic()
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -175,6 +183,7 @@ class StreamListener:
             finally:
                 with self._lock:
                     self._listening.clear()
+                    self._last_used.clear()
                 with contextlib.suppress(Exception):
                     conn.close()
                 self._wake_all(WAIT)
@@ -255,8 +264,9 @@ class StreamListener:
         with self._lock:
             wanted = set(self._subscribers)
             to_listen = wanted - self._listening
-            to_unlisten = {ch for ch in self._listening - wanted
-                           if now - self._last_used.get(ch, 0.0) >= self.unlisten_after}
+            unused = self._listening - wanted
+            to_unlisten = unused if len(unused) > MAX_UNUSED_CHANNELS else {
+                ch for ch in unused if now - self._last_used.get(ch, 0.0) >= self.unlisten_after}
             self._listening -= to_unlisten
             for channel in to_unlisten:
                 self._last_used.pop(channel, None)
