@@ -46,7 +46,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     from app.api.errors import register_error_handlers
     from app.auth import authenticate
     from app.config import Settings
-    from app.errors import PayloadTooLarge
+    from app.errors import TooLarge
     from app.limits import init_limiter
     from app.logging import configure_logging
     from app.metrics import init_metrics
@@ -73,7 +73,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     @app.before_request
     def _reject_oversized_body():
         if request.content_length is not None and request.content_length > settings.max_body_size_bytes:
-            raise PayloadTooLarge(
+            raise TooLarge(
                 f"Request body is larger than MAX_BODY_SIZE_BYTES ({settings.max_body_size_bytes} bytes)."
             )
 
@@ -92,7 +92,17 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
 
     register_error_handlers(app)
     init_metrics(app, settings, app.extensions["sequencer"].engine)
-    for module_name in BLUEPRINTS:
-        module = importlib.import_module(module_name)
-        app.register_blueprint(module.bp)
+    register_routes(app, BLUEPRINTS)
     return app
+
+
+def register_routes(app: "Flask", blueprint_modules: tuple[str, ...]) -> None:
+    """The path converters (`id`, and `path` matching line breaks), then every blueprint of `blueprint_modules`
+    (each module's `bp`)."""
+    from app.api.operations import ResourceIdConverter
+    from app.api.operations import TextPathConverter
+
+    app.url_map.converters["id"] = ResourceIdConverter
+    app.url_map.converters["path"] = TextPathConverter
+    for module_name in blueprint_modules:
+        app.register_blueprint(importlib.import_module(module_name).bp)

@@ -20,22 +20,16 @@ import sys
 import threading
 
 from app.chain import ChainError
-from app.config import ConfigError
 from app.config import Settings
+from app.startup import CommandError
+from app.startup import exit_misconfigured
+from app.startup import open_database
+from app.startup import settings_or_exit
+from app.startup import with_database
 
 log = logging.getLogger("stateset_sequencer.anchoring")
 
 DEFAULT_INTERVAL_SECONDS = 300.0
-
-
-def _env_settings() -> Settings:
-    """Settings from the environment without starting the embedded database (nothing may change before the chain
-    check)."""
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def _positive_seconds(value: str) -> float:
@@ -55,8 +49,7 @@ def _anchoring_client(settings: Settings):
     try:
         return registry_client(settings)
     except AnchoringNotConfigured as exc:
-        print(f"configuration error: {exc.message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        exit_misconfigured(exc.message)
 
 
 def _run_once(engine, client, settings: Settings, after_send) -> int:
@@ -83,7 +76,7 @@ def cmd_anchor(args, after_send=None) -> int:
     """Run once (default) or every `--interval` seconds until SIGTERM/SIGINT (`--loop`)."""
     from app.logging import configure_logging
 
-    settings = _env_settings()
+    settings = settings_or_exit()
     configure_logging(settings.log_level)
     client = _anchoring_client(settings)
     try:
@@ -95,10 +88,7 @@ def cmd_anchor(args, after_send=None) -> int:
             return 1
         log.warning("chain not reachable at start; will retry each interval", extra={"error": str(exc)})
 
-    from app.cli import _engine
-    from app.cli import _settings
-
-    engine = _engine(_settings())
+    engine = open_database(with_database(settings))
     try:
         if not args.loop:
             return _run_once(engine, client, settings, after_send)
@@ -117,29 +107,26 @@ def cmd_deploy_registry(args) -> int:
     """Deploy SetRegistry with the key in `--private-key-env` and print its address (stdout, one line)."""
     from app.chain import connect
     from app.chain import deploy_registry
-    from app.cli import CliError
 
-    settings = _env_settings()
+    settings = settings_or_exit()
     rpc_url = args.rpc_url or settings.l2_rpc_url
     if not rpc_url:
-        print("configuration error: give --rpc-url or set L2_RPC_URL", file=sys.stderr)
-        return 2
+        exit_misconfigured("give --rpc-url or set L2_RPC_URL")
     private_key = os.environ.get(args.private_key_env, "").strip()
     if not private_key:
-        print(f"configuration error: {args.private_key_env} is unset (the deployer's private key)", file=sys.stderr)
-        return 2
+        exit_misconfigured(f"{args.private_key_env} is unset (the deployer's private key)")
     chain_id = args.chain_id or settings.l2_chain_id
     try:
         w3 = connect(rpc_url)
         node_chain_id = w3.eth.chain_id
     except Exception as exc:  # noqa: BLE001 - web3/requests raise many types; all mean "not reachable"
-        raise CliError(f"L2 RPC endpoint is unreachable (endpoint: {rpc_url}, cause: {type(exc).__name__})") from None
+        raise CommandError(f"L2 RPC endpoint is unreachable (endpoint: {rpc_url}, cause: {type(exc).__name__})") from None
     if node_chain_id != chain_id:
-        raise CliError(f"RPC endpoint is on another chain (expected: {chain_id}, actual: {node_chain_id})")
+        raise CommandError(f"RPC endpoint is on another chain (expected: {chain_id}, actual: {node_chain_id})")
     try:
         address = deploy_registry(w3, private_key, chain_id=chain_id)
     except (ChainError, ValueError) as exc:
-        raise CliError(f"deploy failed: {exc}") from None
+        raise CommandError(f"deploy failed: {exc}") from None
     print(address)
     return 0
 

@@ -1,81 +1,26 @@
-"""API keys and the one authorisation helper every blueprint uses: `require(permission, tenant_id, store_id)`.
+"""Who is calling, per request, and the one authorisation helper every blueprint uses: `require(permission,
+tenant_id, store_id)`.
 
-Keys are `ssk_` + 256 random bits (base64url), shown once and stored as SHA-256 (a key has enough entropy that a
-salted slow hash buys nothing). Every request looks its key up in the database, so a revoked key is refused on its
-very next request on every worker. The bootstrap admin key from the environment is compared in constant time.
+Every request looks its key up in the database, so a revoked key is refused on its very next request on every
+worker. The bootstrap admin key from the environment is compared in constant time. Keys themselves (`Principal`,
+hashing) are `app/services/api_keys.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import uuid
-from dataclasses import dataclass
-from dataclasses import field
 
 from flask import g
 from flask import request
 
 from app import runtime
-from app.db.api_keys import ApiKeyRecord
 from app.db.api_keys import find_api_key_by_hash
-from app.errors import Forbidden
-from app.errors import Unauthorized
-
-PERMISSIONS = ("read", "read_write", "admin")
-_RANK = {name: rank for rank, name in enumerate(PERMISSIONS)}
-KEY_PREFIX = "ssk_"
-_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'ApiKey realm="stateset-sequencer"'}
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling. `tenant_id None` means a global admin (every tenant)."""
-
-    key_id: uuid.UUID | None
-    tenant_id: uuid.UUID | None
-    store_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
-    permissions: str = "read"
-    agent_id: uuid.UUID | None = None
-    rate_limit: int | None = None
-
-    def allows(self, permission: str, tenant_id: uuid.UUID | None = None, store_id: uuid.UUID | None = None) -> bool:
-        if _RANK[self.permissions] < _RANK[permission]:
-            return False
-        if self.tenant_id is None:
-            return True
-        if tenant_id is None or tenant_id != self.tenant_id:
-            return False
-        return store_id is None or not self.store_ids or store_id in self.store_ids
-
-    @property
-    def rate_limit_key(self) -> str:
-        return f"key:{self.key_id or 'bootstrap'}"
-
-
-def generate_api_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_api_key(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
-
-
-def key_display_prefix(key: str) -> str:
-    """The non-secret leading part shown in listings (`ssk_` + 8 characters)."""
-    return key[: len(KEY_PREFIX) + 8]
-
-
-def principal_from_record(record: ApiKeyRecord) -> Principal:
-    return Principal(
-        key_id=record.key_id,
-        tenant_id=record.tenant_id,
-        store_ids=frozenset(record.store_ids),
-        permissions=record.permissions,
-        agent_id=record.agent_id,
-        rate_limit=record.rate_limit,
-    )
+from app.errors import NotPermitted
+from app.errors import Unauthenticated
+from app.services.api_keys import Principal
+from app.services.api_keys import hash_api_key
+from app.services.api_keys import principal_from_record
 
 
 def presented_key() -> str | None:
@@ -89,13 +34,13 @@ def presented_key() -> str | None:
 
 
 def authenticate() -> Principal:
-    """Resolve the caller once per request (cached on `g`). Raises `Unauthorized` for a missing/unknown/revoked key."""
+    """Resolve the caller once per request (cached on `g`). Raises `Unauthenticated` for a missing/unknown/revoked key."""
     cached = g.get("principal")
     if cached is not None:
         return cached
     key = presented_key()
     if key is None:
-        raise Unauthorized("An API key is required (Authorization: ApiKey <key>).", headers=_UNAUTHORIZED_HEADERS)
+        raise Unauthenticated("An API key is required (Authorization: ApiKey <key>).")
     settings = runtime.current().settings
     bootstrap = settings.bootstrap_admin_api_key
     if bootstrap and hmac.compare_digest(key.encode("utf-8", "surrogatepass"), bootstrap.encode()):
@@ -105,9 +50,9 @@ def authenticate() -> Principal:
         with runtime.current().engine.connect() as conn:
             record = find_api_key_by_hash(conn, digest)
         if record is None or not hmac.compare_digest(record.key_hash, digest):
-            raise Unauthorized("The API key is not valid.", headers=_UNAUTHORIZED_HEADERS)
+            raise Unauthenticated("The API key is not valid.")
         if record.revoked_at is not None:
-            raise Unauthorized("The API key has been revoked.", code="API_KEY_REVOKED", headers=_UNAUTHORIZED_HEADERS)
+            raise Unauthenticated("The API key has been revoked.", code="API_KEY_REVOKED")
         principal = principal_from_record(record)
     g.principal = principal
     return principal
@@ -122,9 +67,9 @@ def require(permission: str, tenant_id: uuid.UUID | None = None, store_id: uuid.
     """
     principal = authenticate()
     if not principal.allows(permission, tenant_id, store_id):
-        if _RANK[principal.permissions] < _RANK[permission]:
-            raise Forbidden(f"This API key lacks the {permission!r} permission.", code="INSUFFICIENT_PERMISSION")
-        raise Forbidden("This API key may not access that tenant or store.")
+        if not principal.has_permission(permission):
+            raise NotPermitted(f"This API key lacks the {permission!r} permission.", code="INSUFFICIENT_PERMISSION")
+        raise NotPermitted("This API key may not access that tenant or store.")
     return principal
 
 
@@ -135,8 +80,8 @@ def require_permission(permission: str) -> Principal:
     :raise 403: the key's permission is below `permission`.
     """
     principal = authenticate()
-    if _RANK[principal.permissions] < _RANK[permission]:
-        raise Forbidden(f"This API key lacks the {permission!r} permission.", code="INSUFFICIENT_PERMISSION")
+    if not principal.has_permission(permission):
+        raise NotPermitted(f"This API key lacks the {permission!r} permission.", code="INSUFFICIENT_PERMISSION")
     return principal
 
 

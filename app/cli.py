@@ -12,36 +12,16 @@ import json
 import sys
 import uuid
 
-from app.config import ConfigError
-from app.config import Settings
 from app.errors import SequencerError
+from app.startup import CommandError
+from app.startup import open_database
+from app.startup import settings_or_exit
+from app.startup import with_database
 
 
-class CliError(Exception):
-    """A failure to report as one line on stderr with exit code 1."""
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if not settings.database_url:
-        from app.embedded import start_embedded_postgres
-
-        settings = settings.replace(database_url=start_embedded_postgres())
-    return settings
-
-
-def _engine(settings: Settings, migrate: bool = True):
-    from app.db.engine import make_engine
-    from app.db.migrations import upgrade_to_head
-
-    engine = make_engine(settings, pool_size=2)
-    if migrate and settings.db_migrate_on_startup:
-        upgrade_to_head(engine)
-    return engine
+def _database():
+    """An engine on DATABASE_URL (or the embedded PostgreSQL), migrated to head unless DB_MIGRATE_ON_STARTUP=0."""
+    return open_database(with_database(settings_or_exit()))
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -72,11 +52,10 @@ def _timestamp(value: str) -> datetime.datetime:
 
 
 def cmd_migrate(args) -> int:
-    from app.db.engine import make_engine
     from app.db.migrations import head_revision
     from app.db.migrations import upgrade_to_head
 
-    engine = make_engine(_settings(), pool_size=1)
+    engine = open_database(with_database(settings_or_exit()), pool_size=1, migrate=False)
     try:
         applied = upgrade_to_head(engine)
     finally:
@@ -86,10 +65,10 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_create_api_key(args) -> int:
-    from app.api.admin import api_key_view
+    from app.api.wire import NewApiKeyOut
     from app.services.api_keys import create_api_key
 
-    engine = _engine(_settings())
+    engine = _database()
     try:
         secret, record = create_api_key(engine, tenant_id=args.tenant, permissions=args.permissions,
                                         store_ids=args.store or [], agent_id=args.agent, rate_limit=args.rate_limit,
@@ -97,7 +76,7 @@ def cmd_create_api_key(args) -> int:
     finally:
         engine.dispose()
     if args.json:
-        print(json.dumps({"api_key": secret, **api_key_view(record)}))
+        print(json.dumps(NewApiKeyOut().dump((secret, record))))
     else:
         print(f"key_id:  {record.key_id}")
         print(f"api_key: {secret}")
@@ -106,16 +85,16 @@ def cmd_create_api_key(args) -> int:
 
 
 def cmd_list_api_keys(args) -> int:
-    from app.api.admin import api_key_view
+    from app.api.wire import ApiKeyOut
     from app.services.api_keys import list_api_keys
 
-    engine = _engine(_settings())
+    engine = _database()
     try:
         records = list_api_keys(engine, args.tenant)
     finally:
         engine.dispose()
     if args.json:
-        print(json.dumps([api_key_view(r) for r in records]))
+        print(json.dumps(ApiKeyOut(many=True).dump(records)))
         return 0
     for r in records:
         state = f"revoked {r.revoked_at.isoformat()}" if r.revoked_at else "active"
@@ -127,13 +106,13 @@ def cmd_list_api_keys(args) -> int:
 def cmd_revoke_api_key(args) -> int:
     from app.services.api_keys import revoke_api_key
 
-    engine = _engine(_settings())
+    engine = _database()
     try:
         found = revoke_api_key(engine, args.key_id)
     finally:
         engine.dispose()
     if not found:
-        raise CliError(f"no API key with id {args.key_id}")
+        raise CommandError(f"no API key with id {args.key_id}")
     print(f"revoked {args.key_id}")
     return 0
 
@@ -146,8 +125,8 @@ def cmd_register_agent_key(args) -> int:
     try:
         public_key = parse_key_material(args.public_key, 32, "public key")
     except VesError as exc:
-        raise CliError(str(exc)) from None
-    engine = _engine(_settings())
+        raise CommandError(str(exc)) from None
+    engine = _database()
     try:
         record, created = register_agent_key(engine, args.tenant, args.agent, args.key_id, public_key,
                                              args.valid_from, args.valid_to)
@@ -205,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, SequencerError) as exc:
+    except (CommandError, SequencerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -1,68 +1,71 @@
-"""The error hierarchy shared by services and blueprints.
+"""The domain's error hierarchy, raised by services, storage callers and the auth helper.
 
-Each error carries a stable machine-readable `code` and the HTTP status it maps to; `app/api/errors.py` is the only
-place that renders them. Messages are a sentence, then context in parentheses; never a payload, key or signature.
+Each error carries a stable machine-readable `code` and a message: a sentence, then context in parentheses; never a
+payload, key or signature. How an error is answered over HTTP (status, headers, body) is decided in one place,
+`app/api/wire.py` (`ERROR_STATUSES`); nothing here knows a status code.
 """
 
 from __future__ import annotations
 
 
 class SequencerError(Exception):
-    """Base class. HTTP: `status` with body `{"error": message, "code": code, "request_id"}`."""
+    """Base class. `retry_after` (seconds), when set, tells the caller the condition is transient."""
 
-    status = 400
     code = "BAD_REQUEST"
 
-    def __init__(self, message: str, code: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, message: str, code: str | None = None, retry_after: int | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.headers = headers or {}
+        self.retry_after = retry_after
 
 
-class BadRequest(SequencerError):
-    status = 400
+class InvalidRequest(SequencerError):
+    """The caller asked for something malformed or impossible (answered 400)."""
+
     code = "BAD_REQUEST"
 
 
-class Unauthorized(SequencerError):
-    """No key, an unknown key or a revoked key. HTTP 401 with `WWW-Authenticate: ApiKey`."""
+class Unauthenticated(SequencerError):
+    """No key, an unknown key or a revoked key (answered 401 with `WWW-Authenticate: ApiKey`)."""
 
-    status = 401
     code = "UNAUTHORIZED"
 
 
-class Forbidden(SequencerError):
-    """The key may not touch that tenant/store or lacks the permission. The message never reveals whether the
-    other tenant's data exists."""
+class NotPermitted(SequencerError):
+    """The key may not touch that tenant/store or lacks the permission (answered 403). The message never reveals
+    whether the other tenant's data exists."""
 
-    status = 403
     code = "FORBIDDEN"
 
 
 class NotFound(SequencerError):
-    status = 404
+    """No such thing, or one the caller may not see (answered 404)."""
+
     code = "NOT_FOUND"
 
 
 class Conflict(SequencerError):
-    status = 409
+    """The request contradicts the stored state (answered 409)."""
+
     code = "CONFLICT"
 
 
-class PayloadTooLarge(SequencerError):
-    status = 413
+class TooLarge(SequencerError):
+    """A body, batch or payload over its configured limit (answered 413)."""
+
     code = "PAYLOAD_TOO_LARGE"
 
 
-class UnsupportedMediaType(SequencerError):
-    status = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
+class Unavailable(SequencerError):
+    """A dependency (the database, the chain) cannot serve the request now (answered 503). Callers SHOULD retry
+    after `retry_after` seconds."""
 
-
-class ServiceUnavailable(SequencerError):
-    """The database is unreachable. Clients SHOULD retry after `Retry-After` seconds."""
-
-    status = 503
     code = "SERVICE_UNAVAILABLE"
+
+
+class IntegrityFailure(SequencerError):
+    """Stored data no longer matches what was committed. Never caused by input (answered 500)."""
+
+    code = "INTEGRITY_FAILURE"

@@ -3,7 +3,8 @@
 The limit is keyed by API key (a hash of the presented key, so unknown keys are limited too) and falls back to the
 client address for requests without a key. A key's own `rate_limit` (per minute) overrides the default. Storage is
 `RATE_LIMIT_STORAGE_URI`; `memory://` keeps at most `RATE_LIMIT_MAX_ENTRIES` clients per worker, `redis://` shares
-counters across workers and replicas. Public probes and metrics are exempt.
+counters across workers and replicas. Operations declared `rate_limited=False` (probes, metrics, the OpenAPI
+document) are exempt.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import time
 
 from flask import Flask
+from flask import current_app
 from flask import request
 from flask_limiter import HeaderNames
 from flask_limiter import Limiter
@@ -22,9 +24,6 @@ from app.auth import authenticate
 from app.auth import presented_key
 from app.config import Settings
 from app.errors import SequencerError
-
-EXEMPT_ENDPOINTS = frozenset({"health.health", "health.ready", "metrics.metrics", "openapi.openapi"})
-
 
 class BoundedMemoryStorage(MemoryStorage):
     """In-memory counters for at most `max_entries` rate-limit keys; beyond that the windows that started first are
@@ -87,7 +86,7 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter | None:
         key_func=_rate_limit_key,
         app=app,
         default_limits=[limit_for_caller],
-        default_limits_exempt_when=lambda: request.endpoint in EXEMPT_ENDPOINTS or request.endpoint is None,
+        default_limits_exempt_when=_exempt,
         storage_uri=uri,
         storage_options=options,
         strategy="fixed-window",
@@ -102,6 +101,13 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter | None:
         in_memory_fallback_enabled=True,
     )
     return limiter
+
+
+def _exempt() -> bool:
+    """Unrouted requests and the operations declared `rate_limited=False` (probes, metrics, the document)."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    operation = getattr(view, "operation", None)
+    return operation is None or not operation.rate_limited
 
 
 def _header_normaliser(window_seconds: int):

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
-from flask import Flask
-from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client import REGISTRY
 from prometheus_client import CollectorRegistry
@@ -18,6 +17,10 @@ from prometheus_client import Counter
 from prometheus_client import Gauge
 from prometheus_client import Histogram
 from prometheus_client import generate_latest
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask import Response
 
 EVENTS_INGESTED = Counter("sequencer_events_ingested_total", "Events accepted and sequenced (new, not replays).")
 EVENTS_REJECTED = Counter("sequencer_events_rejected_total", "Events rejected, by reason.", ["reason"])
@@ -69,6 +72,8 @@ def _multiprocess() -> bool:
 
 
 def render_metrics(app: Flask) -> Response:
+    from flask import Response
+
     if _multiprocess():
         from prometheus_client import multiprocess
 

@@ -1,4 +1,5 @@
-"""Per-process runtime state attached to the Flask app: settings, engine, receipt signer, schema validator.
+"""Per-process runtime state attached to the Flask app: settings, engine, receipt signer, schema validator, long
+polls.
 
 `current()` is how blueprints reach it; nothing else keeps module-level state.
 """
@@ -6,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from flask import current_app
@@ -14,14 +16,19 @@ from sqlalchemy import Engine
 from app.config import Settings
 from app.db.engine import make_engine
 
+if TYPE_CHECKING:
+    from app.services.ingest import ReceiptSigner
+    from app.services.query import LongPolls
+    from app.services.schemas import SchemaValidator
+
 
 @dataclass
 class Runtime:
     settings: Settings
     engine: Engine
-    signer: object
-    schemas: object
-    long_polls: object = None
+    signer: "ReceiptSigner"
+    schemas: "SchemaValidator"
+    long_polls: "LongPolls | None" = None
 
     def close(self) -> None:
         """Stop the listener thread and close every pooled connection (tests; a worker just exits)."""

@@ -14,48 +14,29 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from app.config import ConfigError
 from app.config import Settings
+from app.startup import open_database
+from app.startup import settings_or_exit
+from app.startup import with_database
 
 
 def load_settings_or_exit() -> Settings:
-    """Validate the environment once; on a bad value print one line naming the variable and exit 2."""
+    """The server's settings, validated once in the master with the receipt-key rule (`app.keyfiles`); on a bad
+    value, one line naming it and exit 2."""
     from app.keyfiles import ensure_receipt_signing_key
 
-    try:
-        return ensure_receipt_signing_key(Settings.from_env())
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
-
-
-def ensure_database_url(settings: Settings) -> Settings:
-    """With DATABASE_URL unset, start the embedded PostgreSQL and export its URL to the workers."""
-    if settings.database_url:
-        return settings
-    from app.embedded import start_embedded_postgres
-
-    url = start_embedded_postgres()
-    os.environ["DATABASE_URL"] = url
-    return settings.replace(database_url=url)
+    return settings_or_exit(ensure_receipt_signing_key)
 
 
 def prepare_master(settings: Settings) -> None:
-    """Master `on_starting`: embedded DB if needed, metrics directory, migrations (once, advisory-locked)."""
+    """Master `on_starting`: embedded DB if needed (its URL exported to the workers), metrics directory, migrations
+    (once, advisory-locked)."""
     from app.logging import configure_logging
 
     configure_logging(settings.log_level)
-    settings = ensure_database_url(settings)
+    settings = with_database(settings, export=True)
     prepare_prometheus_multiproc_dir()
-    if settings.db_migrate_on_startup:
-        from app.db.engine import make_engine
-        from app.db.migrations import upgrade_to_head
-
-        engine = make_engine(settings, pool_size=1)
-        try:
-            upgrade_to_head(engine)
-        finally:
-            engine.dispose()
+    open_database(settings, pool_size=1).dispose()
 
 
 def prepare_prometheus_multiproc_dir() -> str:

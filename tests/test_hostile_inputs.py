@@ -18,7 +18,8 @@ from dataclasses import field
 import pytest
 from werkzeug.exceptions import HTTPException
 
-from app.api.openapi import openapi_document
+from app.api.document import openapi_document
+from app.api.document import openapi_path
 from tests.controls import BOOTSTRAP_KEY
 from tests.controls import Stream
 from tests.controls import auth
@@ -301,8 +302,7 @@ def documented_statuses(app, method: str, url: str) -> set[str] | None:
         rule, _ = app.url_map.bind("localhost").match(path, method=method, return_rule=True)
     except HTTPException:
         return None
-    template = rule.rule.replace("<path:", "<").replace("<int:", "<").replace("<", "{").replace(">", "}")
-    return set(DOCUMENT["paths"][template][method.lower()]["responses"])
+    return set(DOCUMENT["paths"][openapi_path(rule.rule)][method.lower()]["responses"])
 
 
 def assert_clean_error(response) -> None:

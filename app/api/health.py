@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint
-from flask import jsonify
-from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app import runtime
-from app.api.errors import error_response
+from app.api import wire
+from app.api.operations import operation
+from app.api.operations import render
 from app.auth import public
-from app.db.migrations import current_revision
-from app.db.migrations import head_revision
+from app.services.health import check_ready
 
 bp = Blueprint("health", __name__)
-log = logging.getLogger("stateset_sequencer.api")
 
 
 @bp.get("/health")
 @public
+@operation(tags="operations", responses={200: wire.HealthOut}, touches_database=False, rate_limited=False)
 def health():
-    """Liveness: the process answers. No database access."""
-    return jsonify(status="healthy", service="stateset-sequencer", version=__version__)
+    """Liveness (no database access)."""
+    return render({"service": "stateset-sequencer", "version": __version__})
 
 
 @bp.get("/ready")
 @public
+@operation(tags="operations", responses={200: wire.ReadyOut}, rate_limited=False)
 def ready():
     """Readiness: the database answers and its schema is at Alembic head; else 503."""
-    try:
-        revision = current_revision(runtime.current().engine)
-    except SQLAlchemyError as exc:
-        log.warning("readiness check failed: database unreachable", extra={"error_type": type(exc).__name__})
-        return error_response(503, "DATABASE_UNAVAILABLE", "The database is unreachable.")
-    head = head_revision()
-    if revision != head:
-        return error_response(
-            503, "MIGRATIONS_PENDING", f"The database schema is not at head (current: {revision}, head: {head})."
-        )
-    return jsonify(status="ready", database="connected", migrations="current")
+    check_ready(runtime.current().engine)
+    return render()

@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import runtime
+from app.api.operations import operation
 from app.auth import public
 from app.auth import require
 from app.metrics import observe_pool
@@ -21,8 +22,9 @@ log = logging.getLogger("stateset_sequencer.api")
 
 @bp.get("/metrics")
 @public
+@operation(tags="operations", responses={200: "text/plain"}, errors=(401, 403), rate_limited=False)
 def metrics():
-    """Prometheus exposition of the sequencer's and the HTTP layer's metrics."""
+    """Prometheus text over all workers. Open unless METRICS_REQUIRE_AUTH=1, then an admin key is needed."""
     rt = runtime.current()
     if rt.settings.metrics_require_auth:
         require("admin")

@@ -3,118 +3,89 @@
 from __future__ import annotations
 
 from flask import Blueprint
-from flask import jsonify
 
 from app import runtime
-from app.api.parsing import float_arg
-from app.api.parsing import int_arg
-from app.api.parsing import parse_uuid_value
-from app.api.parsing import uuid_arg
-from app.api.views import simple_event_view
-from app.api.views import ves_event_view
+from app.api import wire
+from app.api.operations import operation
+from app.api.operations import path
+from app.api.operations import query
+from app.api.operations import render
 from app.auth import require
-from app.errors import BadRequest
-from app.errors import NotFound
 from app.services import query as service
-from app.services.envelopes import ENTITY_ID_MAX
-from app.services.envelopes import ENTITY_TYPE_MAX
 
 bp = Blueprint("query", __name__)
-MAX_SEQUENCE = 2**63 - 1
 
 
-def _stream():
-    tenant_id = uuid_arg("tenant_id")
-    store_id = uuid_arg("store_id")
-    require("read", tenant_id, store_id)
-    return tenant_id, store_id
-
-
-def _from_sequence() -> int:
-    after = int_arg("after", None, minimum=0, maximum=MAX_SEQUENCE - 1)
-    start = int_arg("from", None, minimum=1, maximum=MAX_SEQUENCE)
-    if after is not None and start is not None:
-        raise BadRequest("Give either 'from' or 'after', not both.", code="INVALID_REQUEST")
-    return after + 1 if after is not None else (start or 1)
-
-
-def _limit() -> int:
-    return int_arg("limit", 100, minimum=1, maximum=1000)
-
-
-def _events_page(render):
-    tenant_id, store_id = _stream()
-    start, limit = _from_sequence(), _limit()
+def _events_page():
+    args = query()
+    require("read", args["tenant_id"], args["store_id"])
     rt = runtime.current()
-    wait = float_arg("wait", 0.0, minimum=0.0, maximum=3600.0)
-    wait = min(wait, rt.settings.long_poll_max_seconds)
-    page = service.read_page(rt.engine, tenant_id, store_id, start, limit, wait, long_polls=rt.long_polls)
-    rows, head = page.rows, page.head
-    sequencer_id = rt.settings.sequencer_id
-    response = jsonify({
-        "events": [render(row, sequencer_id) for row in rows],
-        "count": len(rows),
-        "head_sequence": head,
-        "next_from": rows[-1].sequence_number + 1 if rows else start,
-    })
-    if page.retry_after is not None:
-        response.headers["Retry-After"] = str(page.retry_after)
-    return response
+    wait = min(args["wait"], rt.settings.long_poll_max_seconds)
+    page = service.events_page(rt.engine, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
+                               wire.RangeQuery.first_wanted(args), args["limit"], wait, long_polls=rt.long_polls)
+    return render(page, headers=wire.retry_after_headers(page.retry_after))
 
 
 @bp.get("/api/v1/ves/events")
+@operation(tags="reading", query=wire.PageQuery, responses={200: wire.VesEventPageOut}, errors=(403,),
+           headers={200: wire.PAGE_HEADERS})
 def list_ves_events():
     """VES envelopes with receipts, ascending from `from` (or after `after`); `wait` long-polls an empty page."""
-    return _events_page(ves_event_view)
+    return _events_page()
 
 
 @bp.get("/api/v1/events")
+@operation(tags="reading", query=wire.PageQuery, responses={200: wire.SimpleEventPageOut}, errors=(403,),
+           headers={200: wire.PAGE_HEADERS})
 def list_events():
     """The same rows in the simple shape."""
-    return _events_page(simple_event_view)
+    return _events_page()
 
 
 @bp.get("/api/v1/ves/head")
 @bp.get("/api/v1/head")
+@operation(tags="reading", query=wire.StreamQuery, responses={200: wire.StreamHeadOut}, errors=(403,))
 def stream_head():
     """The stream's head sequence number (0 when empty)."""
-    tenant_id, store_id = _stream()
-    return jsonify({"tenant_id": str(tenant_id), "store_id": str(store_id),
-                    "head_sequence": service.read_head(runtime.current().engine, tenant_id, store_id)})
+    args = query()
+    require("read", args["tenant_id"], args["store_id"])
+    return render(service.stream_head(runtime.current().engine, args["tenant_id"], args["store_id"]))
 
 
-def _entity_history(entity_type: str, entity_id: str, render):
-    if not 1 <= len(entity_type) <= ENTITY_TYPE_MAX or not 1 <= len(entity_id) <= ENTITY_ID_MAX:
-        raise BadRequest("entity_type or entity_id has an invalid length.", code="INVALID_REQUEST")
-    if "\x00" in entity_type or "\x00" in entity_id:
-        raise BadRequest("entity_type and entity_id may not contain U+0000.", code="INVALID_REQUEST")
-    tenant_id, store_id = _stream()
+def _entity_history(entity_type: str, entity_id: str):
+    entity = path(entity_type=entity_type, entity_id=entity_id)
+    args = query()
+    require("read", args["tenant_id"], args["store_id"])
     rt = runtime.current()
-    rows, version = service.read_entity(rt.engine, tenant_id, store_id, entity_type, entity_id,
-                                        _from_sequence(), _limit())
-    return jsonify({"entity_type": entity_type, "entity_id": entity_id, "version": version,
-                    "events": [render(row, rt.settings.sequencer_id) for row in rows], "count": len(rows)})
+    return render(service.entity_history(rt.engine, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
+                                         entity["entity_type"], entity["entity_id"],
+                                         wire.RangeQuery.first_wanted(args), args["limit"]))
 
 
 @bp.get("/api/v1/ves/entities/<entity_type>/<path:entity_id>")
+@operation(tags="reading", path=wire.EntityPath, query=wire.RangeQuery, responses={200: wire.VesEntityHistoryOut},
+           errors=(403,))
 def ves_entity_history(entity_type: str, entity_id: str):
     """One entity's events (VES shape) and its current version."""
-    return _entity_history(entity_type, entity_id, ves_event_view)
+    return _entity_history(entity_type, entity_id)
 
 
 @bp.get("/api/v1/entities/<entity_type>/<path:entity_id>")
+@operation(tags="reading", path=wire.EntityPath, query=wire.RangeQuery,
+           responses={200: wire.SimpleEntityHistoryOut}, errors=(403,))
 def entity_history(entity_type: str, entity_id: str):
     """One entity's events (simple shape) and its current version."""
-    return _entity_history(entity_type, entity_id, simple_event_view)
+    return _entity_history(entity_type, entity_id)
 
 
-@bp.get("/api/v1/ves/events/<event_id>")
+@bp.get("/api/v1/ves/events/<id:event_id>")
+@operation(tags="reading", path=wire.EventPath, query=wire.StreamQuery, responses={200: wire.VesEventOut},
+           errors=(403, 404))
 def get_ves_event(event_id: str):
     """One event with its receipt."""
-    event_uuid = parse_uuid_value(event_id, "event_id")
-    tenant_id, store_id = _stream()
+    event_uuid = path(event_id=event_id)["event_id"]
+    args = query()
+    require("read", args["tenant_id"], args["store_id"])
     rt = runtime.current()
-    row = service.read_event(rt.engine, tenant_id, store_id, event_uuid)
-    if row is None:
-        raise NotFound("No such event in this stream.")
-    return jsonify(ves_event_view(row, rt.settings.sequencer_id))
+    return render(service.find_event(rt.engine, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
+                                     event_uuid))

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from flask import Blueprint
-from flask import jsonify
 
 from app import runtime
+from app.api import wire
+from app.api.operations import operation
+from app.api.operations import render
 from app.auth import public
-from app.ves.encoding import to_hex
 
 bp = Blueprint("sequencer", __name__)
 
 
 @bp.get("/api/v1/ves/sequencer")
 @public
+@operation(tags="operations", responses={200: wire.SequencerOut}, touches_database=False)
 def sequencer_info():
-    """The receipt-signing public key (empty with signature_alg "none" when no key is configured)."""
+    """The sequencer id and the Ed25519 key that signs receipts (empty with signature_alg "none")."""
     rt = runtime.current()
-    key = rt.signer.public_key
-    return jsonify({"sequencer_id": rt.settings.sequencer_id, "signature_alg": rt.signer.signature_alg,
-                    "public_key": to_hex(key) if key else ""})
+    return render({"sequencer_id": rt.settings.sequencer_id, "signature_alg": rt.signer.signature_alg,
+                   "public_key": rt.signer.public_key})

@@ -9,49 +9,14 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from app.commitment import Commitment
 from app.db.tables import batch_commitments
 from app.db.tables import events
 from app.db.tables import streams
-
-
-@dataclass(frozen=True)
-class CommitmentRecord:
-    """One commitment over `[sequence_start, sequence_end]` of stream `(tenant_id, store_id)`.
-
-    `leaf_count == sequence_end - sequence_start + 1`; `tree_depth == log2(padded_leaf_count)`. Anchored exactly
-    when `chain_tx_hash` is set.
-    """
-
-    batch_id: uuid.UUID
-    tenant_id: uuid.UUID
-    store_id: uuid.UUID
-    ves_version: int
-    sequence_start: int
-    sequence_end: int
-    leaf_count: int
-    padded_leaf_count: int
-    tree_depth: int
-    merkle_root: bytes
-    prev_state_root: bytes
-    new_state_root: bytes
-    committed_at: datetime.datetime
-    chain_id: int | None
-    chain_tx_hash: bytes | None
-    chain_block_number: int | None
-    anchored_at: datetime.datetime | None
-
-    @property
-    def is_anchored(self) -> bool:
-        return self.chain_tx_hash is not None
-
-    def covers(self, sequence_number: int) -> bool:
-        return self.sequence_start <= sequence_number <= self.sequence_end
-
 
 _COLUMNS = [batch_commitments.c[name] for name in (
     "batch_id", "tenant_id", "store_id", "ves_version", "sequence_start", "sequence_end", "leaf_count",
@@ -60,19 +25,19 @@ _COLUMNS = [batch_commitments.c[name] for name in (
 _BYTES_FIELDS = ("merkle_root", "prev_state_root", "new_state_root", "chain_tx_hash")
 
 
-def _record(row) -> CommitmentRecord:
+def _record(row) -> Commitment:
     values = dict(row._mapping)
     for name in _BYTES_FIELDS:
         if values[name] is not None:
             values[name] = bytes(values[name])
-    return CommitmentRecord(**values)
+    return Commitment(**values)
 
 
 def _stream(tenant_id: uuid.UUID, store_id: uuid.UUID):
     return sa.and_(batch_commitments.c.tenant_id == tenant_id, batch_commitments.c.store_id == store_id)
 
 
-def last_commitment(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID) -> CommitmentRecord | None:
+def last_commitment(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID) -> Commitment | None:
     """The stream's commitment with the highest `sequence_start` (its chain head), or None before the first."""
     row = conn.execute(
         sa.select(*_COLUMNS).where(_stream(tenant_id, store_id))
@@ -93,7 +58,7 @@ def stream_positions(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID
 def insert_commitment(conn: Connection, *, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_start: int,
                       sequence_end: int, padded_leaf_count: int, tree_depth: int, merkle_root: bytes,
                       prev_state_root: bytes, new_state_root: bytes, ves_version: int = 1,
-                      batch_id: uuid.UUID | None = None) -> CommitmentRecord:
+                      batch_id: uuid.UUID | None = None) -> Commitment:
     """Insert an unanchored commitment. UNIQUE (tenant, store, sequence_start) is the backstop under the lock."""
     row = conn.execute(
         batch_commitments.insert()
@@ -117,13 +82,13 @@ def advance_last_committed(conn: Connection, tenant_id: uuid.UUID, store_id: uui
     )
 
 
-def get_commitment(conn: Connection, batch_id: uuid.UUID) -> CommitmentRecord | None:
+def get_commitment(conn: Connection, batch_id: uuid.UUID) -> Commitment | None:
     row = conn.execute(sa.select(*_COLUMNS).where(batch_commitments.c.batch_id == batch_id)).one_or_none()
     return _record(row) if row else None
 
 
 def list_commitments(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, anchored: bool | None = None,
-                     limit: int = 100, after: int = 0) -> list[CommitmentRecord]:
+                     limit: int = 100, after: int = 0) -> list[Commitment]:
     """The stream's commitments with `sequence_start > after`, ascending; `anchored` filters when not None."""
     query = (
         sa.select(*_COLUMNS)
@@ -139,7 +104,7 @@ def list_commitments(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID
 
 
 def covering_commitment(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID,
-                        sequence_number: int) -> CommitmentRecord | None:
+                        sequence_number: int) -> Commitment | None:
     """The commitment whose range contains `sequence_number`, or None if none covers it yet."""
     row = conn.execute(
         sa.select(*_COLUMNS)
@@ -167,7 +132,7 @@ def read_leaf_inputs(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID
             for number, signing_hash, signature in rows]
 
 
-def unanchored_commitments(conn: Connection, limit: int | None = None) -> list[CommitmentRecord]:
+def unanchored_commitments(conn: Connection, limit: int | None = None) -> list[Commitment]:
     """Every unanchored commitment of every stream, oldest first: by stream, then `sequence_start`."""
     query = (
         sa.select(*_COLUMNS)

@@ -18,10 +18,10 @@ import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
-from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 
+from eth_account import Account
 from sqlalchemy import Engine
 
 from app.chain import ChainError
@@ -30,45 +30,42 @@ from app.chain import OnChainBatch
 from app.chain import ReceiptTimeout
 from app.chain import RegistryClient
 from app.chain import TransactionReverted
-from app.chain.checks import ChainDiscrepancy
 from app.chain.checks import chain_mismatches
 from app.chain.checks import show
-from app.chain.checks import check_wire_commitments_on_chain
+from app.commitment import Commitment
 from app.config import Settings
 from app.db import commitments as store
-from app.db.commitments import CommitmentRecord
 from app.db.locks import ANCHOR_RUN_LOCK_KEY
 from app.db.engine import lift_transaction_bounds
 from app.db.locks import try_lock_transaction
 from app.errors import Conflict
 from app.errors import SequencerError
-from app.errors import ServiceUnavailable
+from app.errors import Unavailable
 from app.metrics import ANCHORED_TOTAL
 from app.services import commitments as commitment_service
 from app.ves.encoding import to_hex
-from app.ves.hashing import stream_id as ves_stream_id
 
 log = logging.getLogger("stateset_sequencer.anchoring")
 
-AfterSend = Callable[[CommitmentRecord, bytes], None]
+AfterSend = Callable[[Commitment, bytes], None]
 """Called with the commitment and tx hash right after a transaction is sent, before its receipt (a test seam)."""
 
 _STREAM_PAGE = 1000
 
 
-class AnchoringNotConfigured(ServiceUnavailable):
+class AnchoringNotConfigured(Unavailable):
     """L2_RPC_URL, SET_REGISTRY_ADDRESS or SEQUENCER_PRIVATE_KEY is unset. HTTP 503; permanent until configured."""
 
     code = "ANCHORING_NOT_CONFIGURED"
 
 
-class ChainUnreachable(ServiceUnavailable):
+class ChainUnreachable(Unavailable):
     """The L2 RPC endpoint did not answer (or a receipt did not arrive in time). HTTP 503 with Retry-After."""
 
     code = "CHAIN_UNAVAILABLE"
 
 
-class RegistryMisconfigured(ServiceUnavailable):
+class RegistryMisconfigured(Unavailable):
     """No SetRegistry at SET_REGISTRY_ADDRESS on L2_CHAIN_ID, or the endpoint is another chain. HTTP 503."""
 
     code = "REGISTRY_UNAVAILABLE"
@@ -97,7 +94,7 @@ class AnchorOutcome:
     """What happened to one commitment. `status`: anchored (sent now), recovered (found on chain from an earlier
     run and recorded), already_anchored (recorded before this call)."""
 
-    commitment: CommitmentRecord
+    commitment: Commitment
     status: str
     chain_id: int
     chain_tx_hash: bytes
@@ -118,7 +115,7 @@ class RunReport:
     """One anchoring run. `lock_busy`: another run held ANCHOR_RUN_LOCK_KEY and this one did nothing."""
 
     lock_busy: bool = False
-    committed: list[CommitmentRecord] = field(default_factory=list)
+    committed: list[Commitment] = field(default_factory=list)
     outcomes: list[AnchorOutcome] = field(default_factory=list)
     failures: list[StreamFailure] = field(default_factory=list)
 
@@ -127,25 +124,12 @@ class RunReport:
         return not self.failures
 
 
-def commitment_fields(commitment: CommitmentRecord) -> dict[str, object]:
-    """The fields the registry stores, from our record (see `chain_mismatches`)."""
-    return {
-        "stream_id": ves_stream_id(commitment.tenant_id, commitment.store_id),
-        "sequence_start": commitment.sequence_start,
-        "sequence_end": commitment.sequence_end,
-        "leaf_count": commitment.leaf_count,
-        "merkle_root": commitment.merkle_root,
-        "prev_state_root": commitment.prev_state_root,
-        "new_state_root": commitment.new_state_root,
-    }
-
-
-def plan_anchor(commitment: CommitmentRecord, head: tuple[int, bytes], on_chain: OnChainBatch | None) -> AnchorAction:
+def plan_anchor(commitment: Commitment, head: tuple[int, bytes], on_chain: OnChainBatch | None) -> AnchorAction:
     """Decide from chain state alone: RECORD when the registry already holds this batch with our content, SEND
     when the stream's head is exactly where this commitment chains from. Raise ForkDetected otherwise."""
     context = f"batch: {commitment.batch_id}, range: {commitment.sequence_start}..{commitment.sequence_end}"
     if on_chain is not None:
-        differences = chain_mismatches(commitment_fields(commitment), on_chain)
+        differences = chain_mismatches(commitment, on_chain)
         if differences:
             detail = ", ".join(f"{name}: ours {show(ours)} chain {show(theirs)}" for name, ours, theirs in differences)
             raise ForkDetected(f"The registry holds this batch id with other content ({context}; {detail}).")
@@ -181,10 +165,19 @@ def registry_client(settings: Settings, read_only: bool = False) -> RegistryClie
                                    chain_id=settings.l2_chain_id)
 
 
+@contextlib.contextmanager
+def chain_errors_as_domain_errors() -> Iterator[None]:
+    """Re-raise a ChainError inside the block as `as_sequencer_error(error)`."""
+    try:
+        yield
+    except ChainError as error:
+        raise as_sequencer_error(error) from None
+
+
 def as_sequencer_error(error: ChainError) -> SequencerError:
-    """Map a chain error to the HTTP-facing error the API answers with."""
+    """The domain error a chain error means to a caller of the API (transient ones carry `retry_after`)."""
     if isinstance(error, (ChainUnavailable, ReceiptTimeout)):
-        return ChainUnreachable(str(error), headers={"Retry-After": "30"})
+        return ChainUnreachable(str(error), retry_after=30)
     if isinstance(error, TransactionReverted):
         return AnchorRejected(str(error))
     return RegistryMisconfigured(str(error))
@@ -195,7 +188,7 @@ def check_chain(client: RegistryClient) -> None:
     client.ensure_deployed()
 
 
-def anchor_commitment(engine: Engine, client: RegistryClient, commitment: CommitmentRecord,
+def anchor_commitment(engine: Engine, client: RegistryClient, commitment: Commitment,
                       after_send: AfterSend | None = None) -> AnchorOutcome:
     """Anchor one commitment whose predecessors are anchored; record it only after a successful receipt.
 
@@ -205,7 +198,7 @@ def anchor_commitment(engine: Engine, client: RegistryClient, commitment: Commit
     if commitment.is_anchored:
         return AnchorOutcome(commitment, "already_anchored", commitment.chain_id, commitment.chain_tx_hash,
                              commitment.chain_block_number)
-    stream_id = ves_stream_id(commitment.tenant_id, commitment.store_id)
+    stream_id = commitment.stream_id
     action = plan_anchor(commitment, client.get_head(stream_id), client.get_batch(commitment.batch_id))
     if action is AnchorAction.RECORD:
         return _record_found_on_chain(engine, client, commitment, "recovered")
@@ -224,7 +217,7 @@ def anchor_commitment(engine: Engine, client: RegistryClient, commitment: Commit
     return _record(engine, client, commitment, "anchored", tx_hash, int(receipt["blockNumber"]))
 
 
-def _record_found_on_chain(engine: Engine, client: RegistryClient, commitment: CommitmentRecord,
+def _record_found_on_chain(engine: Engine, client: RegistryClient, commitment: Commitment,
                            status: str) -> AnchorOutcome:
     on_chain = client.get_batch(commitment.batch_id)
     tx_hash = client.find_commit_transaction(commitment.batch_id) if on_chain is not None else None
@@ -235,7 +228,7 @@ def _record_found_on_chain(engine: Engine, client: RegistryClient, commitment: C
     return _record(engine, client, commitment, status, tx_hash, on_chain.block_number)
 
 
-def _record(engine: Engine, client: RegistryClient, commitment: CommitmentRecord, status: str, tx_hash: bytes,
+def _record(engine: Engine, client: RegistryClient, commitment: Commitment, status: str, tx_hash: bytes,
             block_number: int) -> AnchorOutcome:
     anchored_at = datetime.datetime.now(datetime.timezone.utc)
     with engine.begin() as conn:
@@ -256,9 +249,9 @@ def _record(engine: Engine, client: RegistryClient, commitment: CommitmentRecord
     return AnchorOutcome(current, status, client.chain_id, tx_hash, block_number)
 
 
-def unanchored_of_stream(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> list[CommitmentRecord]:
+def unanchored_of_stream(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> list[Commitment]:
     """The stream's unanchored commitments, oldest first."""
-    found: list[CommitmentRecord] = []
+    found: list[Commitment] = []
     after = 0
     with engine.connect() as conn:
         while True:
@@ -269,7 +262,7 @@ def unanchored_of_stream(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UU
             after = page[-1].sequence_start
 
 
-def anchor_stream_through(engine: Engine, client: RegistryClient, target: CommitmentRecord,
+def anchor_stream_through(engine: Engine, client: RegistryClient, target: Commitment,
                           after_send: AfterSend | None = None) -> AnchorOutcome:
     """Anchor every unanchored commitment of `target`'s stream up to and including `target`, oldest first (the
     contract only accepts the next range), and return `target`'s outcome."""
@@ -289,9 +282,9 @@ def anchor_stream_through(engine: Engine, client: RegistryClient, target: Commit
     return outcome
 
 
-def commit_all_pending(engine: Engine, max_events: int) -> list[CommitmentRecord]:
+def commit_all_pending(engine: Engine, max_events: int) -> list[Commitment]:
     """Commit every stream's uncommitted events in commitments of at most `max_events` events each."""
-    created: list[CommitmentRecord] = []
+    created: list[Commitment] = []
     with engine.connect() as conn:
         pending = store.streams_with_uncommitted_events(conn)
     for tenant_id, store_id, _head, _committed in pending:
@@ -300,8 +293,8 @@ def commit_all_pending(engine: Engine, max_events: int) -> list[CommitmentRecord
     return created
 
 
-def _group_by_stream(records: Iterable[CommitmentRecord]) -> dict[tuple[uuid.UUID, uuid.UUID], list[CommitmentRecord]]:
-    grouped: dict[tuple[uuid.UUID, uuid.UUID], list[CommitmentRecord]] = {}
+def _group_by_stream(records: Iterable[Commitment]) -> dict[tuple[uuid.UUID, uuid.UUID], list[Commitment]]:
+    grouped: dict[tuple[uuid.UUID, uuid.UUID], list[Commitment]] = {}
     for record in records:
         grouped.setdefault((record.tenant_id, record.store_id), []).append(record)
     return grouped
@@ -364,7 +357,7 @@ def run_lock(engine: Engine) -> Iterator[bool]:
 
 
 def target_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_start: int | None,
-                      sequence_end: int | None, max_events: int) -> CommitmentRecord:
+                      sequence_end: int | None, max_events: int) -> Commitment:
     """The commitment an "anchor now" request means: the existing one with exactly the requested range, else a new
     one (create_commitment's rules and errors); without a range, the next pending range, else the latest commitment.
     """
@@ -397,25 +390,85 @@ def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, sto
                max_events: int = 1024) -> AnchorOutcome:
     """POST /api/v1/ves/commitments/anchor: commit if needed, then anchor the stream through that commitment.
 
-    Checks the chain before committing anything. Holds the run lock so it never races the cron job.
+    Checks the chain before committing anything. Holds the run lock so it never races the cron job. A chain failure
+    is raised as the domain error it means (`as_sequencer_error`).
     """
-    check_chain(client)
-    with run_lock(engine) as taken:
-        if not taken:
-            raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", headers={"Retry-After": "10"})
-        target = target_commitment(engine, tenant_id, store_id, sequence_start, sequence_end, max_events)
-        return anchor_stream_through(engine, client, target)
+    with chain_errors_as_domain_errors():
+        check_chain(client)
+        with run_lock(engine) as taken:
+            if not taken:
+                raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
+            target = target_commitment(engine, tenant_id, store_id, sequence_start, sequence_end, max_events)
+            return anchor_stream_through(engine, client, target)
 
 
-def check_commitments_on_chain(client: RegistryClient, stream_id: bytes,
-                               commitments: Iterable[Mapping | CommitmentRecord]) -> list[ChainDiscrepancy]:
-    """Compare stored or wire commitments with the registry (see `app.chain.checks`). ChainError propagates."""
-    wire = [_as_wire(c) if isinstance(c, CommitmentRecord) else c for c in commitments]
-    return check_wire_commitments_on_chain(client, stream_id, wire)
+@dataclass(frozen=True)
+class AnchorStatus:
+    """Whether anchoring is configured, for which chain, registry and signer address (never a key)."""
+
+    anchor_enabled: bool
+    chain_id: int
+    registry_address: str | None
+    signer_address: str | None
+    message: str
 
 
-def _as_wire(commitment: CommitmentRecord) -> dict[str, object]:
-    return {"batch_id": str(commitment.batch_id), "sequence_start": commitment.sequence_start,
-            "sequence_end": commitment.sequence_end, "leaf_count": commitment.leaf_count,
-            "merkle_root": commitment.merkle_root, "prev_state_root": commitment.prev_state_root,
-            "new_state_root": commitment.new_state_root}
+def anchor_status(settings: Settings, client: RegistryClient | None = None) -> AnchorStatus:
+    """From the settings alone, or from `client` when one was supplied in their place. Never contacts the chain."""
+    if client is not None:
+        signer, registry = client.sender, client.address
+    else:
+        key = settings.sequencer_private_key
+        signer, registry = (Account.from_key(key).address if key else None), settings.set_registry_address
+    enabled = client is not None or settings.anchoring_configured
+    missing = [name for name, value in (("L2_RPC_URL", settings.l2_rpc_url),
+                                        ("SET_REGISTRY_ADDRESS", settings.set_registry_address),
+                                        ("SEQUENCER_PRIVATE_KEY", settings.sequencer_private_key)) if not value]
+    message = ("Anchoring is enabled: run `stateset-sequencer-admin anchor` from cron or the systemd timer."
+               if enabled else f"Anchoring is disabled (unset: {', '.join(missing)}).")
+    return AnchorStatus(enabled, settings.l2_chain_id, registry, signer, message)
+
+
+@dataclass(frozen=True)
+class AnchorVerification:
+    """The registry's record of one commitment compared field by field with ours. Every `*_matches` is False when
+    the batch is not on chain."""
+
+    batch_id: uuid.UUID
+    anchored_on_chain: bool
+    root_matches: bool
+    prev_state_root_matches: bool
+    new_state_root_matches: bool
+    range_matches: bool
+    recorded_as_anchored: bool
+    chain_id: int | None
+    chain_tx_hash: bytes | None
+    chain_block_number: int | None
+    stream_id: bytes
+
+
+def verify_anchor(engine: Engine, registry: Callable[[], RegistryClient], batch_id: uuid.UUID,
+                  may_read: commitment_service.ReadCheck) -> AnchorVerification:
+    """Read the registry's record of a commitment the caller may read and compare it with ours.
+
+    :raise 404: as `visible_commitment`. Chain failures are raised as the domain errors they mean.
+    """
+    record = commitment_service.visible_commitment(engine, batch_id, may_read)
+    with chain_errors_as_domain_errors():
+        client = registry()
+        on_chain = client.get_batch(batch_id)
+        differing = set() if on_chain is None else {name for name, _, _ in chain_mismatches(record, on_chain)}
+        chain_tx_hash = record.chain_tx_hash
+        if on_chain is not None and chain_tx_hash is None:
+            chain_tx_hash = client.find_commit_transaction(batch_id)
+    anchored = on_chain is not None
+    return AnchorVerification(
+        batch_id=batch_id, anchored_on_chain=anchored,
+        root_matches=anchored and "merkle_root" not in differing,
+        prev_state_root_matches=anchored and "prev_state_root" not in differing,
+        new_state_root_matches=anchored and "new_state_root" not in differing,
+        range_matches=anchored and not differing & {"stream_id", "sequence_start", "sequence_end", "leaf_count"},
+        recorded_as_anchored=record.is_anchored,
+        chain_id=record.chain_id if record.chain_id is not None else client.chain_id,
+        chain_tx_hash=chain_tx_hash, chain_block_number=on_chain.block_number if on_chain is not None else None,
+        stream_id=record.stream_id)

@@ -1,21 +1,85 @@
-"""Creating, listing and revoking API keys (used by the admin API and the admin CLI)."""
+"""API keys: the caller they stand for (`Principal`), their secrets, and creating, listing and revoking them (used by
+the admin API and the admin CLI).
+
+Keys are `ssk_` + 256 random bits (base64url), shown once and stored as SHA-256 (a key has enough entropy that a
+salted slow hash buys nothing).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import uuid
+from dataclasses import dataclass
+from dataclasses import field
 
 from sqlalchemy import Engine
 
-from app.auth import PERMISSIONS
-from app.auth import generate_api_key
-from app.auth import hash_api_key
-from app.auth import key_display_prefix
 from app.db import api_keys as store
 from app.db.api_keys import ApiKeyRecord
-from app.errors import BadRequest
+from app.errors import InvalidRequest
+from app.errors import NotFound
+from app.errors import NotPermitted
 
 audit = logging.getLogger("stateset_sequencer.audit")
+
+PERMISSIONS = ("read", "read_write", "admin")
+_RANK = {name: rank for rank, name in enumerate(PERMISSIONS)}
+KEY_PREFIX = "ssk_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. `tenant_id None` means a global admin (every tenant)."""
+
+    key_id: uuid.UUID | None
+    tenant_id: uuid.UUID | None
+    store_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    permissions: str = "read"
+    agent_id: uuid.UUID | None = None
+    rate_limit: int | None = None
+
+    def has_permission(self, permission: str) -> bool:
+        """Whether the key's permission is `permission` or a higher one (read < read_write < admin)."""
+        return _RANK[self.permissions] >= _RANK[permission]
+
+    def allows(self, permission: str, tenant_id: uuid.UUID | None = None, store_id: uuid.UUID | None = None) -> bool:
+        if not self.has_permission(permission):
+            return False
+        if self.tenant_id is None:
+            return True
+        if tenant_id is None or tenant_id != self.tenant_id:
+            return False
+        return store_id is None or not self.store_ids or store_id in self.store_ids
+
+    @property
+    def rate_limit_key(self) -> str:
+        return f"key:{self.key_id or 'bootstrap'}"
+
+
+def generate_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def key_display_prefix(key: str) -> str:
+    """The non-secret leading part shown in listings (`ssk_` + 8 characters)."""
+    return key[: len(KEY_PREFIX) + 8]
+
+
+def principal_from_record(record: ApiKeyRecord) -> Principal:
+    return Principal(
+        key_id=record.key_id,
+        tenant_id=record.tenant_id,
+        store_ids=frozenset(record.store_ids),
+        permissions=record.permissions,
+        agent_id=record.agent_id,
+        rate_limit=record.rate_limit,
+    )
 
 
 def create_api_key(engine: Engine, *, tenant_id: uuid.UUID | None, permissions: str,
@@ -23,9 +87,9 @@ def create_api_key(engine: Engine, *, tenant_id: uuid.UUID | None, permissions: 
                    rate_limit: int | None = None, description: str | None = None) -> tuple[str, ApiKeyRecord]:
     """Create a key and return `(secret, record)`. The secret exists only in the return value."""
     if permissions not in PERMISSIONS:
-        raise BadRequest(f"permissions must be one of {', '.join(PERMISSIONS)}.", code="INVALID_REQUEST")
+        raise InvalidRequest(f"permissions must be one of {', '.join(PERMISSIONS)}.", code="INVALID_REQUEST")
     if tenant_id is None and permissions != "admin":
-        raise BadRequest("Only admin keys may omit tenant_id.", code="INVALID_REQUEST")
+        raise InvalidRequest("Only admin keys may omit tenant_id.", code="INVALID_REQUEST")
     secret = generate_api_key()
     with engine.begin() as conn:
         record = store.insert_api_key(
@@ -55,3 +119,18 @@ def revoke_api_key(engine: Engine, key_id: uuid.UUID) -> bool:
     if found:
         audit.info("API key revoked", extra={"key_id": str(key_id)})
     return found
+
+
+def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, admin_tenant_id: uuid.UUID | None,
+                      admin_key_id: uuid.UUID | None) -> None:
+    """Revoke `key_id` on behalf of an admin key (`admin_tenant_id` None: a global admin).
+
+    :raise NotFound: no such key, or one of another tenant (the same answer, so existence is not revealed).
+    :raise NotPermitted SELF_REVOCATION: the admin key would revoke itself.
+    """
+    record = get_api_key(engine, key_id)
+    if record is None or (admin_tenant_id is not None and record.tenant_id != admin_tenant_id):
+        raise NotFound("No such API key.")
+    if admin_key_id == record.key_id:
+        raise NotPermitted("An API key cannot revoke itself.", code="SELF_REVOCATION")
+    revoke_api_key(engine, key_id)

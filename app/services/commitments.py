@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from app.commitment import Commitment
 from app.db import commitments as store
-from app.db.commitments import CommitmentRecord
 from app.db.locks import commitment_lock_key
 from app.db.locks import lock_transaction
-from app.errors import BadRequest
+from app.errors import InvalidRequest
 from app.errors import Conflict
 from app.errors import NotFound
-from app.errors import SequencerError
+from app.errors import IntegrityFailure
 from app.metrics import COMMITMENTS_TOTAL
 from app.ves.hashing import ZERO_HASH
 from app.ves.hashing import stream_id
@@ -34,6 +36,9 @@ from app.ves.merkle import verify_inclusion
 
 log = logging.getLogger("stateset_sequencer.commitments")
 
+ReadCheck = Callable[[uuid.UUID, uuid.UUID], bool]
+"""`may_read(tenant_id, store_id)`: whether the caller may read that stream."""
+
 DEFAULT_MAX_EVENTS = 1024
 MAX_COMMITMENT_EVENTS = 1 << 20
 COMMITMENT_VES_VERSION = 1
@@ -45,13 +50,12 @@ class NothingToCommit(Conflict):
     code = "NOTHING_TO_COMMIT"
 
 
-class CommitmentIntegrityError(SequencerError):
+class CommitmentIntegrityError(IntegrityFailure):
     """Stored events disagree with a commitment (a gap in the range, or a rebuilt root that differs).
 
     Never caused by input: it means the database no longer holds what was committed. HTTP 500.
     """
 
-    status = 500
     code = "COMMITMENT_INTEGRITY"
 
 
@@ -67,9 +71,9 @@ def plan_range(last_committed_end: int, head_sequence: int, sequence_start: int 
     :raise 409 NOTHING_TO_COMMIT: the head is already committed.
     """
     if isinstance(max_events, bool) or not isinstance(max_events, int) or not 1 <= max_events <= MAX_COMMITMENT_EVENTS:
-        raise BadRequest(f"max_events must be between 1 and {MAX_COMMITMENT_EVENTS}.", code="INVALID_RANGE")
+        raise InvalidRequest(f"max_events must be between 1 and {MAX_COMMITMENT_EVENTS}.", code="INVALID_RANGE")
     if sequence_start is not None and sequence_end is not None and sequence_end < sequence_start:
-        raise BadRequest(f"sequence_end ({sequence_end}) is before sequence_start ({sequence_start}).",
+        raise InvalidRequest(f"sequence_end ({sequence_end}) is before sequence_start ({sequence_start}).",
                          code="INVALID_RANGE")
     next_start = last_committed_end + 1
     if sequence_start is not None and sequence_start < next_start:
@@ -82,14 +86,14 @@ def plan_range(last_committed_end: int, head_sequence: int, sequence_start: int 
         raise Conflict(f"sequence_end ({sequence_end}) is already committed (the next commitment must start at "
                        f"{next_start}).", code="RANGE_OVERLAPS")
     if sequence_end is not None and sequence_end > head_sequence:
-        raise BadRequest(f"sequence_end ({sequence_end}) is past the stream head ({head_sequence}).",
+        raise InvalidRequest(f"sequence_end ({sequence_end}) is past the stream head ({head_sequence}).",
                          code="RANGE_PAST_HEAD")
     if head_sequence < next_start:
         raise NothingToCommit(f"Nothing to commit: every event up to the head ({head_sequence}) is committed.")
     if sequence_end is None:
         return next_start, min(head_sequence, next_start + max_events - 1)
     if sequence_end - next_start + 1 > MAX_COMMITMENT_EVENTS:
-        raise BadRequest(f"A commitment covers at most {MAX_COMMITMENT_EVENTS} events.", code="INVALID_RANGE")
+        raise InvalidRequest(f"A commitment covers at most {MAX_COMMITMENT_EVENTS} events.", code="INVALID_RANGE")
     return next_start, sequence_end
 
 
@@ -104,7 +108,7 @@ def _leaves(tenant_id: uuid.UUID, store_id: uuid.UUID, start: int, end: int,
 
 
 def create_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_start: int | None = None,
-                      sequence_end: int | None = None, max_events: int = DEFAULT_MAX_EVENTS) -> CommitmentRecord:
+                      sequence_end: int | None = None, max_events: int = DEFAULT_MAX_EVENTS) -> Commitment:
     """Commit the stream's next range in one transaction under the stream's commitment lock.
 
     The new state root chains from the previous commitment's (32 zero bytes at genesis). Errors as `plan_range`.
@@ -133,7 +137,7 @@ def create_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID,
 
 
 def commit_pending(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID,
-                   max_events: int = DEFAULT_MAX_EVENTS) -> CommitmentRecord | None:
+                   max_events: int = DEFAULT_MAX_EVENTS) -> Commitment | None:
     """Commit the next uncommitted range (up to `max_events`), or return None when there is none."""
     try:
         return create_commitment(engine, tenant_id, store_id, max_events=max_events)
@@ -142,7 +146,7 @@ def commit_pending(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID,
 
 
 def build_proof(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_number: int,
-                batch_id: uuid.UUID | None = None) -> tuple[CommitmentRecord, InclusionProof]:
+                batch_id: uuid.UUID | None = None) -> tuple[Commitment, InclusionProof]:
     """The inclusion proof of `sequence_number` in its covering commitment (or in `batch_id`), rebuilt from rows.
 
     :raise 404: no commitment of this stream covers it yet, or `batch_id` is unknown, of another stream, or does
@@ -185,3 +189,57 @@ def proof_rejection(leaf_hash_value: bytes, merkle_root: bytes, proof_path: Sequ
                                    or any(directions[d] is not ((leaf_index >> d) & 1 == 0) for d in range(depth))):
         return "directions disagree with the bits of leaf_index."
     return "Folding proof_path from leaf_hash does not give merkle_root."
+
+
+@dataclass(frozen=True)
+class EventProof:
+    """The inclusion proof of event `sequence_number` in `commitment`."""
+
+    sequence_number: int
+    commitment: Commitment
+    proof: InclusionProof
+
+
+@dataclass(frozen=True)
+class ProofVerdict:
+    """Whether an inclusion proof verifies (`reason` says why not), with the proof's own coordinates."""
+
+    valid: bool
+    reason: str | None
+    leaf_index: int
+    leaf_count: int | None
+    tree_depth: int
+    merkle_root: bytes
+
+
+def prove(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_number: int,
+          batch_id: uuid.UUID | None = None) -> EventProof:
+    """`build_proof` as one value."""
+    record, proof = build_proof(engine, tenant_id, store_id, sequence_number, batch_id)
+    return EventProof(sequence_number, record, proof)
+
+
+def verify_proof(leaf_hash: bytes, merkle_root: bytes, proof_path: Sequence[bytes], leaf_index: int,
+                 leaf_count: int | None = None, directions: Sequence[bool] | None = None) -> ProofVerdict:
+    """Check a proof strictly (`proof_rejection`)."""
+    reason = proof_rejection(leaf_hash, merkle_root, proof_path, leaf_index, leaf_count, directions)
+    return ProofVerdict(reason is None, reason, leaf_index, leaf_count, len(proof_path), merkle_root)
+
+
+def visible_commitment(engine: Engine, batch_id: uuid.UUID, may_read: ReadCheck) -> Commitment:
+    """The commitment, if the caller may read its stream.
+
+    :raise 404: unknown, or of a stream the caller may not read (the same answer, so existence is not revealed).
+    """
+    with engine.connect() as conn:
+        record = store.get_commitment(conn, batch_id)
+    if record is None or not may_read(record.tenant_id, record.store_id):
+        raise NotFound("No such commitment.")
+    return record
+
+
+def list_commitments(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, anchored: bool | None = None,
+                     limit: int = 100, after: int = 0) -> list[Commitment]:
+    """The stream's commitments with `sequence_start > after`, in sequence order, optionally only (un)anchored."""
+    with engine.connect() as conn:
+        return store.list_commitments(conn, tenant_id, store_id, anchored=anchored, limit=limit, after=after)

@@ -1,8 +1,8 @@
 """Parsing and checking one event envelope: VES.md acceptance rules 1, 2 and 4, as pure functions.
 
-No Flask, no database: `parse_signed_envelope` turns the wire dict into a `ParsedEvent` or raises `EventRejected`
-with the API.md reason. Key lookup (rule 3), idempotency (rule 5) and authorisation (rule 6) need state and live in
-`services/ingest.py`.
+No Flask, no database: `parse_signed_envelope` turns an envelope (a JSON object under VES.md's field names;
+`app/api/wire.py` resolves camelCase spellings) into a `ParsedEvent` or raises `EventRejected` with the API.md reason.
+Key lookup (rule 3), idempotency (rule 5) and authorisation (rule 6) need state and live in `services/ingest.py`.
 """
 
 from __future__ import annotations
@@ -34,25 +34,6 @@ NIL_UUID = uuid.UUID(int=0)
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
-_CAMEL_ALIASES = {
-    "vesVersion": "ves_version",
-    "eventId": "event_id",
-    "tenantId": "tenant_id",
-    "storeId": "store_id",
-    "sourceAgentId": "source_agent_id",
-    "agentKeyId": "agent_key_id",
-    "entityType": "entity_type",
-    "entityId": "entity_id",
-    "eventType": "event_type",
-    "createdAt": "created_at",
-    "payloadKind": "payload_kind",
-    "payloadEncrypted": "payload_encrypted",
-    "payloadPlainHash": "payload_plain_hash",
-    "payloadCipherHash": "payload_cipher_hash",
-    "agentSignature": "agent_signature",
-    "commandId": "command_id",
-    "baseVersion": "base_version",
-}
 
 
 class EventRejected(Exception):
@@ -100,22 +81,10 @@ class ParsedEvent:
         return (self.fields.entity_type, self.fields.entity_id)
 
 
-def normalise_keys(envelope: dict) -> dict:
-    """Accept camelCase spellings of envelope fields; the snake_case spelling wins when both are present."""
-    if not any(key in _CAMEL_ALIASES for key in envelope):
-        return envelope
-    result = dict(envelope)
-    for camel, snake in _CAMEL_ALIASES.items():
-        if camel in result:
-            value = result.pop(camel)
-            result.setdefault(snake, value)
-    return result
-
-
 def event_id_of(envelope: object) -> str | None:
     """The envelope's event_id as sent (for rejection entries), if it is a string."""
     if isinstance(envelope, dict):
-        value = envelope.get("event_id", envelope.get("eventId"))
+        value = envelope.get("event_id")
         if isinstance(value, str) and len(value) <= 64 and value.isascii():
             return value
     return None
@@ -171,6 +140,22 @@ def is_storable_text(value: str) -> bool:
     return True
 
 
+def is_storable_json(value: object) -> bool:
+    """Every string of a JSON value, object keys included, is storable text (PostgreSQL jsonb refuses U+0000)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if not is_storable_text(node):
+                return False
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
 def check_storable_text(value: str, name: str) -> None:
     if not is_storable_text(value):
         raise _invalid(f"Invalid {name} (U+0000 and lone surrogates are not allowed).")
@@ -212,9 +197,10 @@ def parse_signed_envelope(envelope: object, index: int, max_payload_size: int) -
 
     The signature itself is checked by `verify_agent_signature` once the key is known.
     """
+    if isinstance(envelope, EventRejected):
+        raise envelope
     if not isinstance(envelope, dict):
         raise _invalid("Invalid event (expected a JSON object).")
-    envelope = normalise_keys(envelope)
     event_id = event_id_of(envelope)
     try:
         parsed = _parse_signed(envelope, index, max_payload_size)
@@ -309,9 +295,10 @@ def verify_agent_signature(event: ParsedEvent, public_key: bytes) -> None:
 def parse_unsigned_event(raw: object, index: int, agent_id: uuid.UUID, max_payload_size: int,
                          now: datetime.datetime) -> ParsedEvent:
     """An event of the unsigned endpoint: the sequencer computes the hashes; `agent_key_id` 0, no signature."""
+    if isinstance(raw, EventRejected):
+        raise raw
     if not isinstance(raw, dict):
         raise _invalid("Invalid event (expected a JSON object).")
-    raw = normalise_keys(raw)
     event_id_text = event_id_of(raw)
     try:
         event_id = _require_uuid(raw, "event_id")

@@ -30,6 +30,9 @@ from app.db.locks import lock_transaction
 from app.db.locks import set_lock_timeout
 from app.db.locks import stream_lock_key
 from app.errors import Conflict
+from app.errors import NotPermitted
+from app.errors import TooLarge
+from app.services.envelopes import NIL_UUID
 from app.services.envelopes import EventRejected
 from app.services.envelopes import ParsedEvent
 from app.services.envelopes import event_id_of
@@ -38,7 +41,6 @@ from app.services.envelopes import parse_unsigned_event
 from app.services.envelopes import verify_agent_signature
 from app.services.schemas import SchemaValidator
 from app.ves import hashing
-from app.ves.encoding import to_hex
 from app.ves.signing import Ed25519Signer
 
 log = logging.getLogger("stateset_sequencer.ingest")
@@ -121,7 +123,12 @@ class ReceiptSigner:
 
 def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, schemas: SchemaValidator,
                   envelopes: list, may_write: Authorizer, key_agent_id: uuid.UUID | None = None) -> IngestOutcome:
-    """Sequence a batch of signed VES envelopes (POST /api/v1/ves/events/ingest)."""
+    """Sequence a batch of signed VES envelopes (POST /api/v1/ves/events/ingest).
+
+    Each envelope is a JSON object under VES.md's field names, or an `EventRejected` the caller already decided for
+    that index. :raise TooLarge TOO_MANY_EVENTS: more than MAX_EVENTS_PER_BATCH envelopes.
+    """
+    _check_batch_size(envelopes, settings.max_events_per_batch)
     started = time.perf_counter()
     sequenced_at = _now()
     outcome = IngestOutcome(batch_id=uuid.uuid4())
@@ -142,8 +149,22 @@ def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, sch
 
 
 def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, schemas: SchemaValidator,
-                    raw_events: list, agent_id: uuid.UUID, may_write: Authorizer) -> IngestOutcome:
-    """Sequence events without agent signatures (POST /api/v1/events/ingest): same log, same numbering."""
+                    raw_events: list, agent_id: uuid.UUID | None, may_write: Authorizer,
+                    key_agent_id: uuid.UUID | None = None) -> IngestOutcome:
+    """Sequence events without agent signatures (POST /api/v1/events/ingest): same log, same numbering.
+
+    The events' agent is `agent_id`, else the key's agent, else the nil UUID.
+    :raise NotPermitted SIGNATURES_REQUIRED: REQUIRE_AGENT_SIGNATURES=1.
+    :raise NotPermitted: a key bound to an agent submits for another agent.
+    :raise TooLarge TOO_MANY_EVENTS: more than MAX_EVENTS_PER_BATCH events.
+    """
+    if settings.require_agent_signatures:
+        raise NotPermitted("Unsigned ingest is disabled (REQUIRE_AGENT_SIGNATURES=1); use /api/v1/ves/events/ingest.",
+                           code="SIGNATURES_REQUIRED")
+    _check_batch_size(raw_events, settings.max_events_per_batch)
+    agent_id = agent_id or key_agent_id or NIL_UUID
+    if key_agent_id is not None and agent_id != key_agent_id:
+        raise NotPermitted("This API key may only submit events of its own agent.")
     started = time.perf_counter()
     sequenced_at = _now()
     outcome = IngestOutcome(batch_id=uuid.uuid4())
@@ -160,6 +181,12 @@ def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, s
     _sequence(engine, signer, outcome, parsed, sequenced_at, settings.stream_lock_timeout_ms)
     _record(outcome, started, len(raw_events))
     return outcome
+
+
+def _check_batch_size(events: list, limit: int) -> None:
+    if len(events) > limit:
+        raise TooLarge(f"The request has {len(events)} events; at most {limit} are allowed per batch "
+                       "(MAX_EVENTS_PER_BATCH).", code="TOO_MANY_EVENTS")
 
 
 def _now() -> datetime.datetime:
@@ -380,30 +407,3 @@ def _record(outcome: IngestOutcome, started: float, submitted: int) -> None:
         "events_rejected": outcome.events_rejected, "events_duplicate": len(outcome.receipts) - new_events,
         "streams": len(outcome.streams), "duration_ms": round(elapsed_ms, 2),
     })
-
-
-def receipt_view(receipt: Receipt, camel: bool = True) -> dict:
-    """The wire form of a receipt: camelCase on the VES endpoint, snake_case on the unsigned one."""
-    values = {
-        "sequencer_id": receipt.sequencer_id,
-        "event_id": str(receipt.event_id),
-        "sequence_number": receipt.sequence_number,
-        "sequenced_at": format_timestamp(receipt.sequenced_at),
-        "receipt_hash": to_hex(receipt.receipt_hash),
-        "signature_alg": receipt.signature_alg,
-        "sequencer_signature": to_hex(receipt.sequencer_signature) if receipt.sequencer_signature else "",
-        "duplicate": receipt.duplicate,
-    }
-    if not camel:
-        return values
-    return {_camel(key): value for key, value in values.items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def format_timestamp(moment: datetime.datetime) -> str:
-    """RFC 3339 in UTC with microseconds and `Z`."""
-    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -3,16 +3,21 @@
 A long poll holds no database connection while it waits: it takes one of the worker's long-poll slots and sleeps
 until the process's listener thread (`app.db.notify.StreamListener`, one LISTEN connection per worker) wakes it.
 A poll that finds no free slot is answered at once with the current page and `retry_after` (seconds).
+
+The public reads return domain values (`SequencedEvent`, `EventPage`, `EntityHistory`, `StreamHead`); `read_page`
+and `wait_for_head` are the row-level primitives underneath.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import fields
 
 from sqlalchemy import Engine
 
@@ -21,6 +26,8 @@ from app.db.events import stream_channel
 from app.db.notify import POLL
 from app.db.notify import PUSH
 from app.db.notify import StreamListener
+from app.errors import NotFound
+from app.services.ingest import Receipt
 
 SLOTLESS_RETRY_AFTER_SECONDS = 1
 
@@ -56,6 +63,118 @@ class LongPolls:
 
     def close(self) -> None:
         self.listener.close()
+
+
+@dataclass(frozen=True)
+class SequencedEvent:
+    """A stored event: the envelope the agent signed (`created_at_raw` byte for byte; `agent_signature` None for
+    unsigned events), its place in the stream and its receipt. Hashes and signatures are raw bytes."""
+
+    tenant_id: uuid.UUID
+    store_id: uuid.UUID
+    sequence_number: int
+    event_id: uuid.UUID
+    command_id: uuid.UUID | None
+    ves_version: int
+    source_agent_id: uuid.UUID
+    agent_key_id: int
+    entity_type: str
+    entity_id: str
+    event_type: str
+    created_at_raw: str
+    payload_kind: int
+    payload: object
+    payload_encrypted: dict | None
+    payload_plain_hash: bytes
+    payload_cipher_hash: bytes
+    event_signing_hash: bytes
+    agent_signature: bytes | None
+    base_version: int | None
+    entity_version: int
+    sequenced_at: datetime.datetime
+    receipt: Receipt
+
+    @property
+    def plain_payload(self) -> object:
+        """The payload of a plaintext event (payload_kind 0), else None."""
+        return self.payload if self.payload_kind == 0 else None
+
+
+_EVENT_COLUMNS = tuple(f.name for f in fields(SequencedEvent) if f.name != "receipt")
+_BYTE_COLUMNS = ("payload_plain_hash", "payload_cipher_hash", "event_signing_hash", "agent_signature")
+
+
+def sequenced_event(row, sequencer_id: str) -> SequencedEvent:
+    values = {name: getattr(row, name) for name in _EVENT_COLUMNS}
+    for name in _BYTE_COLUMNS:
+        if values[name] is not None:
+            values[name] = bytes(values[name])
+    receipt = Receipt(sequencer_id, row.tenant_id, row.store_id, row.event_id, row.sequence_number, row.sequenced_at,
+                      bytes(row.receipt_hash), bytes(row.sequencer_signature) if row.sequencer_signature else None)
+    return SequencedEvent(**values, receipt=receipt)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """Events from a requested start, ascending; `next_from` is where the next page starts. `retry_after`
+    (seconds): a long poll answered at once, without waiting, because every long-poll slot was taken."""
+
+    events: list[SequencedEvent]
+    head_sequence: int
+    next_from: int
+    retry_after: int | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.events)
+
+
+@dataclass(frozen=True)
+class EntityHistory:
+    entity_type: str
+    entity_id: str
+    version: int
+    events: list[SequencedEvent]
+
+    @property
+    def count(self) -> int:
+        return len(self.events)
+
+
+@dataclass(frozen=True)
+class StreamHead:
+    tenant_id: uuid.UUID
+    store_id: uuid.UUID
+    head_sequence: int
+
+
+def events_page(engine: Engine, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID, from_sequence: int,
+                limit: int, wait_seconds: float = 0.0, long_polls: LongPolls | None = None) -> EventPage:
+    """`read_page` as domain values."""
+    page = read_page(engine, tenant_id, store_id, from_sequence, limit, wait_seconds, long_polls=long_polls)
+    events = [sequenced_event(row, sequencer_id) for row in page.rows]
+    return EventPage(events, page.head, events[-1].sequence_number + 1 if events else from_sequence, page.retry_after)
+
+
+def entity_history(engine: Engine, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID, entity_type: str,
+                   entity_id: str, from_sequence: int, limit: int) -> EntityHistory:
+    """One entity's events from `from_sequence` (at most `limit`) and its current version."""
+    rows, version = read_entity(engine, tenant_id, store_id, entity_type, entity_id, from_sequence, limit)
+    return EntityHistory(entity_type, entity_id, version, [sequenced_event(row, sequencer_id) for row in rows])
+
+
+def stream_head(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> StreamHead:
+    """The stream's head sequence number (0 before its first event)."""
+    return StreamHead(tenant_id, store_id, read_head(engine, tenant_id, store_id))
+
+
+def find_event(engine: Engine, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID,
+               event_id: uuid.UUID) -> SequencedEvent:
+    """:raise NotFound: no such event in this stream."""
+    row = read_event(engine, tenant_id, store_id, event_id)
+    if row is None:
+        raise NotFound("No such event in this stream.")
+    return sequenced_event(row, sequencer_id)
 
 
 def read_page(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, from_sequence: int, limit: int,

@@ -20,23 +20,30 @@ from app import metrics
 from app.db import schemas as store
 from app.db.locks import lock_transaction
 from app.db.schemas import SchemaRecord
-from app.errors import BadRequest
+from app.errors import InvalidRequest
 from app.errors import NotFound
 from app.services.envelopes import EventRejected
 from app.services.envelopes import ParsedEvent
+from app.services.envelopes import is_storable_json
 
 log = logging.getLogger("stateset_sequencer.schemas")
 
 
 def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schema: object) -> SchemaRecord:
-    """Store a new version of the schema for `event_type`. An invalid JSON Schema is a 400 naming the problem."""
+    """Store a new version of the schema for `event_type`.
+
+    :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates) or not a valid JSON
+        Schema (the message names the problem).
+    """
     if not isinstance(schema, dict):
-        raise BadRequest("schema must be a JSON object (a JSON Schema, draft 2020-12).", code="INVALID_SCHEMA")
+        raise InvalidRequest("schema must be a JSON object (a JSON Schema, draft 2020-12).", code="INVALID_SCHEMA")
+    if not is_storable_json(schema):
+        raise InvalidRequest("schema must not contain U+0000 or lone surrogates.", code="INVALID_SCHEMA")
     try:
         Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise BadRequest(f"schema is not a valid JSON Schema (at {where}: {exc.message[:200]}).",
+        raise InvalidRequest(f"schema is not a valid JSON Schema (at {where}: {exc.message[:200]}).",
                          code="INVALID_SCHEMA") from None
     lock_key = int.from_bytes(hashlib.sha256(b"SEQ_SCHEMA_LOCK_V1" + tenant_id.bytes + event_type.encode()).digest()[:8],
                               "big", signed=True)

@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 
+from app.api.wire import status_of
 from app.chain import OnChainBatch
-from app.db.commitments import CommitmentRecord
+from app.chain.checks import chain_mismatches
+from app.commitment import Commitment
 from app.services.anchoring import AnchorAction
 from app.services.anchoring import ForkDetected
-from app.services.anchoring import chain_mismatches
-from app.services.anchoring import commitment_fields
 from app.services.anchoring import plan_anchor
 from app.ves.hashing import stream_id
 from app.ves.merkle import state_root
@@ -25,11 +25,11 @@ def _h(label: str) -> bytes:
     return hashlib.sha256(label.encode()).digest()
 
 
-def commitment(start: int = 1, end: int = 4, prev: bytes = ZERO) -> CommitmentRecord:
+def commitment(start: int = 1, end: int = 4, prev: bytes = ZERO) -> Commitment:
     tenant, store = uuid.uuid4(), uuid.uuid4()
     root = _h(f"root {start}")
     count = end - start + 1
-    return CommitmentRecord(
+    return Commitment(
         batch_id=uuid.uuid4(), tenant_id=tenant, store_id=store, ves_version=1, sequence_start=start,
         sequence_end=end, leaf_count=count, padded_leaf_count=4, tree_depth=2, merkle_root=root,
         prev_state_root=prev, new_state_root=state_root(stream_id(tenant, store), prev, root, start, end, count),
@@ -37,9 +37,8 @@ def commitment(start: int = 1, end: int = 4, prev: bytes = ZERO) -> CommitmentRe
         chain_block_number=None, anchored_at=None)
 
 
-def on_chain(record: CommitmentRecord, **changes) -> OnChainBatch:
-    fields = commitment_fields(record)
-    values = dict(batch_id=record.batch_id, stream_id=fields["stream_id"], sequence_start=record.sequence_start,
+def on_chain(record: Commitment, **changes) -> OnChainBatch:
+    values = dict(batch_id=record.batch_id, stream_id=record.stream_id, sequence_start=record.sequence_start,
                   sequence_end=record.sequence_end, event_count=record.leaf_count, merkle_root=record.merkle_root,
                   prev_state_root=record.prev_state_root, new_state_root=record.new_state_root, block_number=7,
                   submitter="0x" + "11" * 20)
@@ -74,7 +73,7 @@ def test_a_batch_already_on_chain_with_our_content_is_recorded_not_resent():
 def test_any_other_head_is_a_fork(head, needle):
     with pytest.raises(ForkDetected, match=needle) as caught:
         plan_anchor(commitment(5, 9, _h("prev")), head, None)
-    assert caught.value.status == 409 and caught.value.code == "ANCHOR_FORK_DETECTED"
+    assert status_of(caught.value) == 409 and caught.value.code == "ANCHOR_FORK_DETECTED"
 
 
 @pytest.mark.parametrize("field", ["merkle_root", "prev_state_root", "new_state_root", "stream_id"])
@@ -88,5 +87,5 @@ def test_our_batch_id_on_chain_with_other_content_is_a_fork(field):
 def test_chain_mismatches_names_each_differing_field_with_both_values():
     record = commitment()
     forged = on_chain(record, sequence_end=5, event_count=5)
-    assert chain_mismatches(commitment_fields(record), forged) == [("sequence_end", 4, 5), ("leaf_count", 4, 5)]
-    assert chain_mismatches(commitment_fields(record), on_chain(record)) == []
+    assert chain_mismatches(record, forged) == [("sequence_end", 4, 5), ("leaf_count", 4, 5)]
+    assert chain_mismatches(record, on_chain(record)) == []

@@ -9,9 +9,9 @@ import pytest
 
 from app.chain import ChainUnavailable
 from app.chain import RegistryClient
+from app.chain.checks import check_commitments_on_chain
 from app.db import commitments as store
 from app.metrics import ANCHORED_TOTAL
-from app.services.anchoring import check_commitments_on_chain
 from app.services.anchoring import run_lock
 from app.services.anchoring import run_once
 from app.services.commitments import create_commitment

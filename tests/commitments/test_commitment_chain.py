@@ -9,10 +9,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from app.api.wire import status_of
 from app.db import commitments as store
 from app.db.tables import streams
-from app.errors import BadRequest
 from app.errors import Conflict
+from app.errors import InvalidRequest
 from app.services.commitments import NothingToCommit
 from app.services.commitments import commit_pending
 from app.services.commitments import create_commitment
@@ -102,9 +103,9 @@ def test_an_explicit_range_must_start_right_after_the_last_commitment(engine, st
         (3, 6, Conflict, "RANGE_OVERLAPS", "ends at 4"),
         (1, 4, Conflict, "RANGE_OVERLAPS", "ends at 4"),
         (None, 4, Conflict, "RANGE_OVERLAPS", "already committed"),
-        (5, 11, BadRequest, "RANGE_PAST_HEAD", "past the stream head (10)"),
-        (None, 99, BadRequest, "RANGE_PAST_HEAD", "past the stream head (10)"),
-        (7, 5, BadRequest, "INVALID_RANGE", "before sequence_start"),
+        (5, 11, InvalidRequest, "RANGE_PAST_HEAD", "past the stream head (10)"),
+        (None, 99, InvalidRequest, "RANGE_PAST_HEAD", "past the stream head (10)"),
+        (7, 5, InvalidRequest, "INVALID_RANGE", "before sequence_start"),
     ],
     ids=["skip", "skip-range", "overlap", "repeat", "overlap-by-end", "past-head", "end-past-head", "end-before-start"],
 )
@@ -130,7 +131,7 @@ def test_the_first_commitment_starts_at_one(engine, stream, append):
 def test_nothing_to_commit(engine, stream, append):
     with pytest.raises(NothingToCommit) as raised:
         create_commitment(engine, stream.tenant_id, stream.store_id)
-    assert raised.value.status == 409 and raised.value.code == "NOTHING_TO_COMMIT"
+    assert status_of(raised.value) == 409 and raised.value.code == "NOTHING_TO_COMMIT"
     assert commit_pending(engine, stream.tenant_id, stream.store_id) is None
 
     append(2)
@@ -156,7 +157,7 @@ def test_plan_range(args, expected):
 
 @pytest.mark.parametrize("max_events", [0, -1, True, 1.5, (1 << 20) + 1])
 def test_plan_range_rejects_bad_max_events(max_events):
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidRequest):
         plan_range(0, 10, max_events=max_events)
 
 

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from app.api.wire import status_of
 from app.db import commitments as store
 from app.errors import NotFound
 from app.services.commitments import CommitmentIntegrityError
@@ -70,4 +71,4 @@ def test_a_stored_root_that_no_longer_matches_the_events_is_an_integrity_error(e
                                 prev_state_root=bytes(32), new_state_root=b"\x02" * 32)
     with pytest.raises(CommitmentIntegrityError) as raised:
         build_proof(engine, stream.tenant_id, stream.store_id, 1)
-    assert raised.value.status == 500
+    assert status_of(raised.value) == 500

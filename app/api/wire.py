@@ -1,0 +1,1027 @@
+"""The wire contract of the HTTP API (docs/spec/API.md): every rule for reading requests and writing responses.
+
+Every schema here is used three ways: to parse a request (`load`), to render a response (`dump`), and to generate the
+OpenAPI document (`app/api/openapi.py`), so the served document cannot disagree with the server. No Flask here.
+
+Rules decided once, here:
+- **Names.** Request fields are snake_case; those API.md publishes in camelCase are also accepted in camelCase
+  (`ALIASES` on a schema). A field given under both spellings is refused (400 `INVALID_REQUEST`, or for one event
+  inside an ingest batch, that event's `InvalidEvent` rejection), whatever the two values: the document can state
+  that exactly (`not: {required: [snake, camel]}`), so a client can never guess which spelling won.
+- **Bytes in responses** are `hex_of(value)`: `RESPONSE_HEX_PREFIX` + lowercase hex. Fields of a VES envelope as
+  the agent signed it keep the envelope form `"0x"` + lowercase hex (`EnvelopeHex`, VES.md §Primitives).
+- **Timestamps** are RFC 3339: `sequenced_at` with microseconds and `Z` (`SequencedAt`), stored instants with
+  their offset (`Instant`); `created_at` of an event is returned byte for byte as the agent sent it.
+- **Integers** in query and path parameters are ASCII digits only; in bodies, JSON integers (never booleans or
+  strings). UUIDs are the canonical 8-4-4-4-12 text.
+- **Errors** are `{"error", "code", "request_id"}`; `ERROR_STATUSES` is the one map from domain errors to statuses.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from marshmallow import EXCLUDE
+from marshmallow import INCLUDE
+from marshmallow import Schema
+from marshmallow import ValidationError
+from marshmallow import fields
+from marshmallow import post_dump
+from marshmallow import pre_dump
+from marshmallow import pre_load
+from marshmallow import validate
+from marshmallow import validates_schema
+
+from app.errors import Conflict
+from app.errors import IntegrityFailure
+from app.errors import InvalidRequest
+from app.errors import NotFound
+from app.errors import NotPermitted
+from app.errors import SequencerError
+from app.errors import TooLarge
+from app.errors import Unauthenticated
+from app.errors import Unavailable
+from app.services.api_keys import PERMISSIONS
+from app.services.commitments import MAX_COMMITMENT_EVENTS
+from app.services.commitments import DEFAULT_MAX_EVENTS
+from app.services.envelopes import ENTITY_ID_MAX
+from app.services.envelopes import ENTITY_TYPE_MAX
+from app.services.envelopes import EVENT_TYPE_MAX
+from app.services.envelopes import EventRejected
+from app.services.envelopes import is_storable_text
+from app.ves.encoding import MAX_U32
+from app.ves.encoding import MAX_U64
+from app.ves.encoding import parse_hex
+from app.ves.encoding import parse_key_material
+from app.ves.errors import VesError
+from app.ves.hashing import HASH_SIZE
+
+MAX_SEQUENCE_NUMBER = 2**63 - 1
+"""Sequence numbers are PostgreSQL BIGINTs."""
+MAX_SCHEMA_VERSION = 2**31 - 1
+MAX_PAGE = 1000
+MAX_PROOF_LENGTH = 64
+SIGNATURE_SIZE = 64
+
+RESPONSE_HEX_PREFIX = "0x"
+"""The one decision on how response byte fields are written (envelope fields are `EnvelopeHex`)."""
+ENVELOPE_HEX_PREFIX = "0x"
+
+_UUID_TEXT = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_ASCII_INTEGER = re.compile(r"-?[0-9]{1,20}")
+HASH_INPUT_PATTERN = r"^(0[xX])?[0-9a-fA-F]{64}$"
+PUBLIC_KEY_PATTERN = r"^(?:(?:0[xX])?[0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=*)$"
+"""32 bytes as hex (with or without `0x`, any case) or base64 (standard or urlsafe alphabet, padding optional)."""
+
+
+def hex_of(value: bytes) -> str:
+    """A response byte field's wire form."""
+    return RESPONSE_HEX_PREFIX + bytes(value).hex()
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def format_sequenced_at(moment: datetime.datetime) -> str:
+    """RFC 3339 in UTC with microseconds and `Z`."""
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# --- Field types ---------------------------------------------------------------------------------------------------
+
+
+class Uuid(fields.UUID):
+    """A UUID in canonical text form (`format: uuid`): 8-4-4-4-12 hex digits, any case."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _UUID_TEXT.fullmatch(value):
+            raise self.make_error("invalid_uuid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+STORABLE_TEXT_PATTERN = r"^[^\u0000]*$"
+"""No U+0000 (PostgreSQL text cannot hold it). Lone surrogates, which JSON can escape but UTF-8 cannot encode, are
+refused too; the description says so, as generators cannot use such a pattern."""
+
+
+class StorableString(fields.String):
+    """A string PostgreSQL can store (no U+0000, no lone surrogates)."""
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": STORABLE_TEXT_PATTERN, **kwargs.pop("metadata", {})}
+        metadata["description"] = " ".join(filter(None, [metadata.get("description"), "No lone surrogates."]))
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_storable_text(text):
+            raise ValidationError("Must not contain U+0000 or lone surrogates.")
+        return text
+
+
+class Int(fields.Integer):
+    """A JSON integer: a number with no fractional part (`41` or `41.0`, as JSON Schema's `integer`), never a
+    boolean or a numeric string."""
+
+    def __init__(self, minimum: int, maximum: int, **kwargs):
+        super().__init__(validate=validate.Range(minimum, maximum), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return value
+
+
+class QueryInt(fields.Integer):
+    """An integer in a query or path parameter, written with ASCII digits only (`str.isdigit` also admits '²')."""
+
+    def __init__(self, minimum: int, maximum: int, **kwargs):
+        super().__init__(validate=validate.Range(minimum, maximum), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _ASCII_INTEGER.fullmatch(value):
+            raise self.make_error("invalid")
+        return int(value)
+
+
+class QueryNumber(fields.Float):
+    """A number in a query parameter, as Python's `float` reads it (not NaN)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            number = float(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if math.isnan(number):
+            raise self.make_error("invalid")
+        return number
+
+
+class QueryBool(fields.Boolean):
+    """`true`/`false` in a query parameter (also `1`/`0`, `yes`/`no`, any case)."""
+
+    truthy = {"true", "1", "yes"}
+    falsy = {"false", "0", "no"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        lowered = value.lower() if isinstance(value, str) else None
+        if lowered in self.truthy:
+            return True
+        if lowered in self.falsy:
+            return False
+        raise self.make_error("invalid")
+
+
+class AwareInstant(fields.AwareDateTime):
+    """An RFC 3339 date-time with an offset, naming an instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z;
+    loads in UTC (PostgreSQL refuses offsets beyond ±15:59, RFC 3339 allows ±23:59)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"description": "An instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z."},
+                         **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(datetime.timezone.utc)
+        except OverflowError:
+            raise ValidationError("Must be an instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.") from None
+
+
+class StrictBool(fields.Boolean):
+    """A JSON `true` or `false`, nothing else."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class HashInput(fields.String):
+    """32 bytes given as hex, with or without `0x`, any case (VES.md §Primitives); loads as bytes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": HASH_INPUT_PATTERN}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_hex(text, HASH_SIZE, attr or "hash")
+        except VesError as exc:
+            raise ValidationError(exc.message) from None
+
+
+class PublicKeyInput(fields.String):
+    """An Ed25519 public key: 32 bytes as hex or base64 (`PUBLIC_KEY_PATTERN`); loads as bytes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": PUBLIC_KEY_PATTERN}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.fullmatch(PUBLIC_KEY_PATTERN, text):
+            raise ValidationError("Invalid publicKey (expected 32 bytes as hex or base64).")
+        try:
+            return parse_key_material(text, 32, "publicKey")
+        except VesError as exc:
+            raise ValidationError(exc.message + ".") from None
+
+
+def hex_pattern(size: int, prefix: str, empty_allowed: bool = False) -> str:
+    """The document's pattern for `size` bytes written as `prefix` + lowercase hex (or `""` when allowed)."""
+    digits = f"{re.escape(prefix)}[0-9a-f]{{{2 * size}}}"
+    return f"^({digits})?$" if empty_allowed else f"^{digits}$"
+
+
+class Hex(fields.Field):
+    """Response bytes as `hex_of(value)`; `empty_when_none` writes `""` for a missing value instead of null."""
+
+    def __init__(self, size: int, empty_when_none: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+        self.empty_when_none = empty_when_none
+
+    @property
+    def pattern(self) -> str:
+        return hex_pattern(self.size, RESPONSE_HEX_PREFIX, self.empty_when_none)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None or (self.empty_when_none and not value):
+            return "" if self.empty_when_none else None
+        return hex_of(value)
+
+
+class EnvelopeHex(fields.Field):
+    """Bytes of a VES envelope as the agent signed them: `"0x"` + lowercase hex."""
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+
+    @property
+    def pattern(self) -> str:
+        return hex_pattern(self.size, ENVELOPE_HEX_PREFIX)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else ENVELOPE_HEX_PREFIX + bytes(value).hex()
+
+
+class Instant(fields.DateTime):
+    """A stored instant as RFC 3339 with its offset (`datetime.isoformat()`)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else value.isoformat()
+
+
+class SequencedAt(fields.DateTime):
+    """When the sequencer sequenced an event: RFC 3339 in UTC with microseconds and `Z`."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else format_sequenced_at(value)
+
+
+def is_revoked() -> fields.Field:
+    """`is_revoked`: whether the record's `revoked_at` is set."""
+    return fields.Function(lambda record: record.revoked_at is not None, required=True, metadata={"type": "boolean"})
+
+
+class Always(fields.String):
+    """A string that is always the same value (`status: "healthy"`), whatever is dumped."""
+
+    def __init__(self, value: str, **kwargs):
+        super().__init__(required=True, dump_default=value, validate=validate.Equal(value), **kwargs)
+
+
+# --- The alias policy ----------------------------------------------------------------------------------------------
+
+
+def resolve_aliases(data: dict, names: Iterable[str]) -> dict:
+    """`data` with each camelCase spelling of `names` renamed to its snake_case name.
+
+    :raise ValidationError: a field is given under both spellings (whatever the values).
+    """
+    renamed = dict(data)
+    for snake in names:
+        camel = camel_case(snake)
+        if camel in renamed:
+            if snake in renamed:
+                raise ValidationError(f"Give {snake} or {camel}, not both.", snake)
+            renamed[snake] = renamed.pop(camel)
+    return renamed
+
+
+class RequestSchema(Schema):
+    """A request body or parameter set. `ALIASES`: snake_case names also accepted in camelCase. `CONSTRAINTS`: JSON
+    Schema the document adds for a rule between fields (each enforced by a `validates_schema` beside it)."""
+
+    ALIASES: tuple[str, ...] = ()
+    CONSTRAINTS: tuple[dict, ...] = ()
+
+    @pre_load
+    def _accept_camel_case(self, data, **kwargs):
+        if not isinstance(data, dict) or not self.ALIASES:
+            return data
+        return resolve_aliases(data, self.ALIASES)
+
+
+ENVELOPE_ALIASES = (
+    "ves_version", "event_id", "tenant_id", "store_id", "source_agent_id", "agent_key_id", "entity_type", "entity_id",
+    "event_type", "created_at", "payload_kind", "payload_encrypted", "payload_plain_hash", "payload_cipher_hash",
+    "agent_signature", "command_id", "base_version",
+)
+"""Envelope fields (VES.md) also accepted in camelCase, by both ingest endpoints."""
+
+
+def envelope_of(event: object) -> object:
+    """One event of an ingest batch under VES.md's names, or an `EventRejected` the service reports for its index
+    (a field given under both spellings). Anything else malformed is judged by the service."""
+    if not isinstance(event, dict):
+        return event
+    try:
+        return resolve_aliases(event, ENVELOPE_ALIASES)
+    except ValidationError as exc:
+        raw_id = event.get("event_id", event.get("eventId"))
+        event_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= 64 and raw_id.isascii() else None
+        return EventRejected("InvalidEvent", f"Invalid event ({' '.join(exc.messages)})", event_id)
+
+
+# --- Requests: bodies ----------------------------------------------------------------------------------------------
+
+
+class CreateApiKeyBody(RequestSchema):
+    """`tenant_id` may be null only for an admin key (a global admin)."""
+
+    CONSTRAINTS = ({"anyOf": [{"required": ["permissions"], "properties": {"permissions": {"const": "admin"}}},
+                              {"required": ["tenant_id"], "properties": {"tenant_id": {"type": "string"}}}]},)
+
+    tenant_id = Uuid(load_default=None)
+    store_ids = fields.List(Uuid(), load_default=list, validate=validate.Length(max=1000))
+    permissions = fields.String(required=True, validate=validate.OneOf(PERMISSIONS))
+    agent_id = Uuid(load_default=None)
+    rate_limit = Int(1, 10_000_000, load_default=None)
+    description = StorableString(load_default=None, validate=validate.Length(max=256))
+
+    @validates_schema
+    def _tenant_unless_admin(self, data, **kwargs):
+        if data.get("tenant_id") is None and data.get("permissions") != "admin":
+            raise ValidationError("Only admin keys may omit tenant_id.", "tenant_id")
+
+
+class RegisterAgentKeyBody(RequestSchema):
+    """camelCase as published, snake_case accepted; unknown fields are ignored."""
+
+    ALIASES = ("tenant_id", "agent_id", "key_id", "public_key", "valid_from", "valid_to")
+
+    class Meta:
+        unknown = EXCLUDE
+
+    tenant_id = Uuid(required=True)
+    agent_id = Uuid(required=True)
+    key_id = Int(0, MAX_U32, required=True)
+    public_key = PublicKeyInput(required=True)
+    valid_from = AwareInstant(load_default=None)
+    valid_to = AwareInstant(load_default=None)
+
+    @validates_schema
+    def _validity_ordered(self, data, **kwargs):
+        if data.get("valid_from") and data.get("valid_to") and data["valid_to"] < data["valid_from"]:
+            raise ValidationError("validTo must not be before validFrom.", "valid_to")
+
+
+class IngestBody(RequestSchema):
+    """Each event is judged on its own: a bad one is reported in `rejections`, not as a 400."""
+
+    ALIASES = ("agent_id",)
+
+    class Meta:
+        unknown = EXCLUDE
+
+    agent_id = Uuid(load_default=None)
+    events = fields.List(fields.Raw(allow_none=True), required=True, validate=validate.Length(min=1))
+
+
+class RegisterSchemaBody(RequestSchema):
+    tenant_id = Uuid(required=True)
+    event_type = StorableString(required=True, validate=validate.Length(min=1, max=EVENT_TYPE_MAX))
+    schema = fields.Raw(required=True, metadata={
+        "type": "object", "description": "A JSON Schema (draft 2020-12) without U+0000 or lone surrogates; "
+                                         "anything else is a 400 INVALID_SCHEMA."})
+
+
+class CommitRangeBody(RequestSchema):
+    ALIASES = ("tenant_id", "store_id", "sequence_start", "sequence_end", "max_events")
+
+    tenant_id = Uuid(required=True)
+    store_id = Uuid(required=True)
+    sequence_start = Int(1, MAX_SEQUENCE_NUMBER, load_default=None)
+    sequence_end = Int(1, MAX_SEQUENCE_NUMBER, load_default=None)
+
+
+class CreateCommitmentBody(CommitRangeBody):
+    """Without a range, the stream's next uncommitted events, at most `max_events`."""
+
+    max_events = Int(1, MAX_COMMITMENT_EVENTS, load_default=DEFAULT_MAX_EVENTS)
+
+
+class AnchorBody(CommitRangeBody):
+    """Without a range, the next pending range (at most `max_events`, default ANCHOR_MAX_EVENTS), else the latest."""
+
+    max_events = Int(1, MAX_COMMITMENT_EVENTS, load_default=None)
+
+
+class VerifyProofBody(RequestSchema):
+    """Unknown fields are ignored, so a proof response can be posted back as it is."""
+
+    ALIASES = ("leaf_hash", "merkle_root", "proof_path", "leaf_index", "leaf_count")
+
+    class Meta:
+        unknown = EXCLUDE
+
+    leaf_hash = HashInput(required=True)
+    merkle_root = HashInput(required=True)
+    proof_path = fields.List(HashInput(), required=True, validate=validate.Length(max=MAX_PROOF_LENGTH))
+    leaf_index = Int(0, MAX_U64, required=True)
+    leaf_count = Int(1, MAX_U32, load_default=None)
+    directions = fields.List(StrictBool(), load_default=None, validate=validate.Length(max=MAX_PROOF_LENGTH))
+
+
+# --- Requests: query and path parameters ---------------------------------------------------------------------------
+
+
+class QuerySchema(RequestSchema):
+    """Query parameters; others are ignored. A parameter given twice counts with its first value."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class TenantQuery(QuerySchema):
+    tenant_id = Uuid(required=True)
+
+
+class StreamQuery(TenantQuery):
+    store_id = Uuid(required=True)
+
+
+class RangeQuery(StreamQuery):
+    """`from` (first wanted, default 1) or `after` (exclusive); giving both is a 400."""
+
+    from_ = QueryInt(1, MAX_SEQUENCE_NUMBER, data_key="from", load_default=None,
+                     metadata={"description": "First sequence number wanted (default 1)."})
+    after = QueryInt(0, MAX_SEQUENCE_NUMBER - 1, load_default=None,
+                     metadata={"description": "Exclusive start, instead of `from`; giving both is a 400."})
+    limit = QueryInt(1, MAX_PAGE, load_default=100)
+
+    @validates_schema
+    def _one_start(self, data, **kwargs):
+        if data.get("from_") is not None and data.get("after") is not None:
+            raise ValidationError("Give either 'from' or 'after', not both.", "after")
+
+    @staticmethod
+    def first_wanted(args: dict) -> int:
+        return args["after"] + 1 if args["after"] is not None else (args["from_"] or 1)
+
+
+class PageQuery(RangeQuery):
+    wait = QueryNumber(load_default=0.0, validate=validate.Range(0.0, 3600.0),
+                       metadata={"description": "Seconds to hold an empty page open (long poll), capped by "
+                                                "LONG_POLL_MAX_SECONDS."})
+
+
+class AgentKeysQuery(TenantQuery):
+    agent_id = Uuid(load_default=None)
+
+
+class SchemasQuery(TenantQuery):
+    event_type = StorableString(load_default=None, validate=validate.Length(max=EVENT_TYPE_MAX),
+                                metadata={"description": "Only this event type (empty: every type)."})
+
+
+class ApiKeysQuery(QuerySchema):
+    tenant_id = Uuid(load_default=None, metadata={"description": "Default: the key's own tenant."})
+
+
+class CommitmentsQuery(StreamQuery):
+    anchored = QueryBool(load_default=None)
+    limit = QueryInt(1, MAX_PAGE, load_default=100)
+    after = QueryInt(0, MAX_SEQUENCE_NUMBER, load_default=0,
+                     metadata={"description": "Only commitments whose sequence_start is after this number."})
+
+
+class ProofQuery(StreamQuery):
+    ALIASES = ("batch_id",)
+
+    batch_id = Uuid(load_default=None, metadata={"description": "Prove in this commitment (default: the covering one)."})
+
+
+class PathSchema(RequestSchema):
+    """Path parameters (always present; Flask routed them)."""
+
+
+class ApiKeyPath(PathSchema):
+    key_id = Uuid(required=True)
+
+
+class AgentKeyPath(PathSchema):
+    agent_id = Uuid(required=True)
+    key_id = QueryInt(0, MAX_U32, required=True)
+
+
+class EventPath(PathSchema):
+    event_id = Uuid(required=True)
+
+
+class EntityPath(PathSchema):
+    entity_type = StorableString(required=True, validate=validate.Length(min=1, max=ENTITY_TYPE_MAX))
+    entity_id = StorableString(required=True, validate=validate.Length(min=1, max=ENTITY_ID_MAX),
+                               metadata={"description": "May contain `/`."})
+
+
+class SchemaVersionPath(PathSchema):
+    event_type = StorableString(required=True, validate=validate.Length(min=1, max=EVENT_TYPE_MAX))
+    version = fields.Integer(required=True, validate=validate.Range(0, MAX_SCHEMA_VERSION))
+
+
+class BatchPath(PathSchema):
+    batch_id = Uuid(required=True)
+
+
+class SequenceNumberPath(PathSchema):
+    sequence_number = QueryInt(1, MAX_SEQUENCE_NUMBER, required=True)
+
+
+# --- Responses -----------------------------------------------------------------------------------------------------
+
+
+class ResponseSchema(Schema):
+    """A response body. Fields marked required are always present."""
+
+
+class CamelCaseResponse(ResponseSchema):
+    """Written with camelCase names (the published VES ingest response)."""
+
+    def on_bind_field(self, field_name, field_obj):
+        field_obj.data_key = camel_case(field_obj.data_key or field_name)
+
+
+class ErrorOut(ResponseSchema):
+    error = fields.String(required=True, metadata={"description": "A human sentence."})
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_]+$"),
+                         metadata={"description": "Stable machine-readable code."})
+    request_id = fields.String(required=True, metadata={"description": "The request's X-Request-ID."})
+
+
+class OpenApiDocumentOut(ResponseSchema):
+    """An OpenAPI 3.1 document."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    openapi = fields.String(required=True)
+    info = fields.Dict(required=True)
+    paths = fields.Dict(required=True)
+    components = fields.Dict(required=True)
+
+
+class HealthOut(ResponseSchema):
+    status = Always("healthy")
+    service = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class ReadyOut(ResponseSchema):
+    status = Always("ready")
+    database = Always("connected")
+    migrations = Always("current")
+
+
+class SequencerOut(ResponseSchema):
+    sequencer_id = fields.String(required=True)
+    signature_alg = fields.String(required=True, validate=validate.OneOf(["ed25519", "none"]))
+    public_key = Hex(32, empty_when_none=True, required=True,
+                     metadata={"description": "The receipt-signing key; empty when receipts are unsigned."})
+
+
+class ApiKeyOut(ResponseSchema):
+    key_id = fields.UUID(required=True)
+    key_prefix = fields.String(required=True)
+    tenant_id = fields.UUID(required=True, allow_none=True)
+    store_ids = fields.List(fields.UUID(), required=True)
+    permissions = fields.String(required=True, validate=validate.OneOf(PERMISSIONS))
+    agent_id = fields.UUID(required=True, allow_none=True)
+    rate_limit = fields.Integer(required=True, allow_none=True, validate=validate.Range(1, 10_000_000))
+    description = fields.String(required=True, allow_none=True)
+    created_at = Instant(required=True)
+    revoked_at = Instant(required=True, allow_none=True)
+    is_revoked = is_revoked()
+
+
+class _Secret(ResponseSchema):
+    api_key = fields.String(required=True, metadata={"description": "The secret, shown only in this response."})
+
+
+class NewApiKeyOut(ApiKeyOut, _Secret):
+    """Dumps `(secret, ApiKeyRecord)`."""
+
+    @pre_dump
+    def _with_secret(self, issued, **kwargs):
+        secret, record = issued
+        return SimpleNamespace(api_key=secret, **vars(record))
+
+
+class AgentKeyOut(ResponseSchema):
+    tenant_id = fields.UUID(required=True)
+    agent_id = fields.UUID(required=True)
+    key_id = fields.Integer(required=True, validate=validate.Range(0, MAX_U32))
+    public_key = Hex(32, required=True)
+    valid_from = Instant(required=True, allow_none=True)
+    valid_to = Instant(required=True, allow_none=True)
+    revoked_at = Instant(required=True, allow_none=True)
+    created_at = Instant(required=True)
+    is_revoked = is_revoked()
+
+
+class PayloadSchemaOut(ResponseSchema):
+    tenant_id = fields.UUID(required=True)
+    event_type = fields.String(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(1, MAX_SCHEMA_VERSION))
+    schema = fields.Raw(required=True, metadata={"type": "object"})
+    created_at = Instant(required=True)
+
+
+class ReceiptOut(ResponseSchema):
+    """A sequencer receipt (VES.md §Sequencer receipt) of a stored event."""
+
+    sequencer_id = fields.String(required=True)
+    event_id = fields.UUID(required=True)
+    sequence_number = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    sequenced_at = SequencedAt(required=True)
+    receipt_hash = Hex(32, required=True)
+    signature_alg = fields.String(required=True, validate=validate.OneOf(["ed25519", "none"]))
+    sequencer_signature = Hex(SIGNATURE_SIZE, empty_when_none=True, required=True,
+                              metadata={"description": "Empty when receipts are unsigned."})
+
+
+class IngestReceiptOut(ReceiptOut):
+    """`duplicate`: an idempotent replay answered with the original receipt."""
+
+    duplicate = fields.Boolean(required=True)
+
+
+class CamelIngestReceiptOut(IngestReceiptOut, CamelCaseResponse):
+    pass
+
+
+class RejectionOut(ResponseSchema):
+    event_id = fields.String(required=True, allow_none=True)
+    index = fields.Integer(required=True, validate=validate.Range(0, MAX_U32))
+    reason = fields.String(required=True, validate=validate.OneOf([
+        "InvalidEvent", "UnsupportedVesVersion", "PayloadHashMismatch", "UnknownAgentKey", "AgentKeyRevoked",
+        "AgentKeyNotValid", "SignatureVerificationFailed", "DuplicateEventConflict", "VersionConflict",
+        "SchemaValidationFailed", "SchemaMissing", "PayloadTooLarge", "Forbidden"]))
+    message = fields.String(required=True)
+
+
+class StreamOutcomeOut(ResponseSchema):
+    tenant_id = fields.UUID(required=True)
+    store_id = fields.UUID(required=True)
+    sequence_start = fields.Integer(required=True, allow_none=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    sequence_end = fields.Integer(required=True, allow_none=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    head_sequence = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
+
+
+def _first_stream(outcome) -> dict:
+    first = outcome.streams[0] if outcome.streams else None
+    return {"batch_id": outcome.batch_id, "events_accepted": outcome.events_accepted,
+            "events_rejected": outcome.events_rejected,
+            "sequence_start": first.sequence_start if first else None,
+            "sequence_end": first.sequence_end if first else None,
+            "head_sequence": first.head_sequence if first else None,
+            "rejections": outcome.rejections, "receipts": outcome.receipts, "streams": outcome.streams}
+
+
+class VesIngestOut(ResponseSchema):
+    """Dumps an `IngestOutcome`. `sequenceStart/End` and `headSequence` are the first stream's; `streams` lists all."""
+
+    batch_id = fields.UUID(required=True, data_key="batchId")
+    events_accepted = fields.Integer(required=True, data_key="eventsAccepted")
+    events_rejected = fields.Integer(required=True, data_key="eventsRejected")
+    sequence_start = fields.Integer(required=True, allow_none=True, data_key="sequenceStart")
+    sequence_end = fields.Integer(required=True, allow_none=True, data_key="sequenceEnd")
+    head_sequence = fields.Integer(required=True, allow_none=True, data_key="headSequence")
+    rejections = fields.List(fields.Nested(RejectionOut), required=True)
+    receipts = fields.List(fields.Nested(CamelIngestReceiptOut), required=True)
+    streams = fields.List(fields.Nested(StreamOutcomeOut), required=True)
+
+    @pre_dump
+    def _summarise(self, outcome, **kwargs):
+        return _first_stream(outcome)
+
+
+class UnsignedIngestOut(ResponseSchema):
+    """Dumps an `IngestOutcome` in snake_case (the unsigned endpoint's published form)."""
+
+    batch_id = fields.UUID(required=True)
+    events_accepted = fields.Integer(required=True)
+    events_rejected = fields.Integer(required=True)
+    assigned_sequence_start = fields.Integer(required=True, allow_none=True, attribute="sequence_start")
+    assigned_sequence_end = fields.Integer(required=True, allow_none=True, attribute="sequence_end")
+    head_sequence = fields.Integer(required=True, allow_none=True)
+    rejections = fields.List(fields.Nested(RejectionOut), required=True)
+    receipts = fields.List(fields.Nested(IngestReceiptOut), required=True)
+    streams = fields.List(fields.Nested(StreamOutcomeOut), required=True)
+
+    @pre_dump
+    def _summarise(self, outcome, **kwargs):
+        return _first_stream(outcome)
+
+
+class VesEventOut(ResponseSchema):
+    """The stored envelope as the agent signed it, plus its sequencing and receipt. `command_id` and `base_version`
+    appear only when the agent sent them (so the envelope re-hashes to `event_signing_hash`), and `payload` or
+    `payload_encrypted` by `payload_kind`. Unsigned events carry `agent_signature: null`."""
+
+    ves_version = fields.Integer(required=True, validate=validate.Range(1, 2))
+    event_id = fields.UUID(required=True)
+    tenant_id = fields.UUID(required=True)
+    store_id = fields.UUID(required=True)
+    source_agent_id = fields.UUID(required=True)
+    agent_key_id = fields.Integer(required=True, validate=validate.Range(0, MAX_U32))
+    entity_type = fields.String(required=True)
+    entity_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    created_at = fields.String(required=True, attribute="created_at_raw")
+    payload_kind = fields.Integer(required=True, validate=validate.Range(0, 1))
+    payload = fields.Raw(allow_none=True)
+    payload_encrypted = fields.Dict()
+    payload_plain_hash = EnvelopeHex(HASH_SIZE, required=True)
+    payload_cipher_hash = EnvelopeHex(HASH_SIZE, required=True)
+    agent_signature = EnvelopeHex(SIGNATURE_SIZE, required=True, allow_none=True)
+    command_id = fields.UUID()
+    base_version = fields.Integer(validate=validate.Range(0, MAX_U64))
+    event_signing_hash = Hex(HASH_SIZE, required=True)
+    sequence_number = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    sequenced_at = SequencedAt(required=True)
+    entity_version = fields.Integer(required=True, validate=validate.Range(1, MAX_U64))
+    sequencer_receipt = fields.Nested(ReceiptOut, required=True, attribute="receipt")
+
+    @post_dump(pass_original=True)
+    def _as_signed(self, data, event, **kwargs):
+        del data["payload_encrypted" if event.payload_kind == 0 else "payload"]
+        for optional in ("command_id", "base_version"):
+            if data[optional] is None:
+                del data[optional]
+        return data
+
+
+class SimpleEventOut(ResponseSchema):
+    """The simple (non-VES) shape of a stored event."""
+
+    event_id = fields.UUID(required=True)
+    tenant_id = fields.UUID(required=True)
+    store_id = fields.UUID(required=True)
+    sequence_number = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    entity_type = fields.String(required=True)
+    entity_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    payload = fields.Raw(required=True, allow_none=True, attribute="plain_payload")
+    payload_encrypted = fields.Dict(required=True, allow_none=True)
+    payload_hash = Hex(HASH_SIZE, required=True, attribute="payload_plain_hash")
+    source_agent_id = fields.UUID(required=True)
+    command_id = fields.UUID(required=True, allow_none=True)
+    base_version = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, MAX_U64))
+    entity_version = fields.Integer(required=True, validate=validate.Range(1, MAX_U64))
+    created_at = fields.String(required=True, attribute="created_at_raw")
+    sequenced_at = SequencedAt(required=True)
+    receipt_hash = Hex(HASH_SIZE, required=True, attribute="receipt.receipt_hash")
+    sequencer_signature = Hex(SIGNATURE_SIZE, empty_when_none=True, required=True,
+                              attribute="receipt.sequencer_signature")
+
+
+def _page_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseSchema]:
+    """`{"events", "count", "head_sequence", "next_from"}` of an `EventPage`."""
+
+    class Page(ResponseSchema):
+        events = fields.List(fields.Nested(event_schema), required=True)
+        count = fields.Integer(required=True, validate=validate.Range(0, MAX_PAGE))
+        head_sequence = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
+        next_from = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+
+    Page.__name__ = Page.__qualname__ = name
+    return Page
+
+
+def _history_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseSchema]:
+    """`{"entity_type", "entity_id", "version", "events", "count"}` of an `EntityHistory`."""
+
+    class History(ResponseSchema):
+        entity_type = fields.String(required=True)
+        entity_id = fields.String(required=True)
+        version = fields.Integer(required=True, validate=validate.Range(0, MAX_U64))
+        events = fields.List(fields.Nested(event_schema), required=True)
+        count = fields.Integer(required=True, validate=validate.Range(0, MAX_PAGE))
+
+    History.__name__ = History.__qualname__ = name
+    return History
+
+
+VesEventPageOut = _page_of(VesEventOut, "VesEventPageOut")
+SimpleEventPageOut = _page_of(SimpleEventOut, "SimpleEventPageOut")
+VesEntityHistoryOut = _history_of(VesEventOut, "VesEntityHistoryOut")
+SimpleEntityHistoryOut = _history_of(SimpleEventOut, "SimpleEntityHistoryOut")
+
+
+class StreamHeadOut(ResponseSchema):
+    tenant_id = fields.UUID(required=True)
+    store_id = fields.UUID(required=True)
+    head_sequence = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
+
+
+class CommitmentOut(ResponseSchema):
+    batch_id = fields.UUID(required=True)
+    tenant_id = fields.UUID(required=True)
+    store_id = fields.UUID(required=True)
+    ves_version = fields.Integer(required=True, validate=validate.Range(1, MAX_U32))
+    tree_depth = fields.Integer(required=True, validate=validate.Range(0, 64))
+    leaf_count = fields.Integer(required=True, validate=validate.Range(1, MAX_U32))
+    padded_leaf_count = fields.Integer(required=True, validate=validate.Range(1, MAX_U64))
+    merkle_root = Hex(HASH_SIZE, required=True)
+    prev_state_root = Hex(HASH_SIZE, required=True)
+    new_state_root = Hex(HASH_SIZE, required=True)
+    sequence_start = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    sequence_end = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    committed_at = Instant(required=True)
+
+
+class CommitmentDetailOut(CommitmentOut):
+    """The commitment with its anchoring state."""
+
+    chain_id = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, MAX_U64))
+    chain_tx_hash = Hex(HASH_SIZE, required=True, allow_none=True)
+    chain_block_number = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, MAX_U64))
+    anchored_at = Instant(required=True, allow_none=True)
+    is_anchored = fields.Boolean(required=True)
+
+
+class InclusionProofOut(ResponseSchema):
+    """Dumps an `EventProof`."""
+
+    sequence_number = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    batch_id = fields.UUID(required=True, attribute="commitment.batch_id")
+    merkle_root = Hex(HASH_SIZE, required=True, attribute="proof.merkle_root")
+    leaf_hash = Hex(HASH_SIZE, required=True, attribute="proof.leaf_hash")
+    leaf_index = fields.Integer(required=True, validate=validate.Range(0, MAX_U64), attribute="proof.leaf_index")
+    proof_path = fields.List(Hex(HASH_SIZE), required=True, validate=validate.Length(max=MAX_PROOF_LENGTH),
+                             attribute="proof.proof_path")
+    directions = fields.List(fields.Boolean(), required=True, validate=validate.Length(max=MAX_PROOF_LENGTH),
+                             attribute="proof.directions")
+    leaf_count = fields.Integer(required=True, validate=validate.Range(1, MAX_U32), attribute="commitment.leaf_count")
+    tree_depth = fields.Integer(required=True, validate=validate.Range(0, 64), attribute="commitment.tree_depth")
+    sequence_start = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER),
+                                    attribute="commitment.sequence_start")
+    sequence_end = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER),
+                                  attribute="commitment.sequence_end")
+
+
+class ProofVerdictOut(ResponseSchema):
+    valid = fields.Boolean(required=True)
+    reason = fields.String(required=True, allow_none=True, metadata={"description": "Why the proof fails."})
+    leaf_index = fields.Integer(required=True, validate=validate.Range(0, MAX_U64))
+    leaf_count = fields.Integer(required=True, allow_none=True, validate=validate.Range(1, MAX_U32))
+    tree_depth = fields.Integer(required=True, validate=validate.Range(0, MAX_PROOF_LENGTH))
+    merkle_root = Hex(HASH_SIZE, required=True)
+
+
+class AnchorStatusOut(ResponseSchema):
+    anchor_enabled = fields.Boolean(required=True)
+    chain_id = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, MAX_U64))
+    registry_address = fields.String(required=True, allow_none=True)
+    signer_address = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True)
+
+
+class AnchorResultOut(ResponseSchema):
+    """Dumps an `AnchorOutcome`; a commitment found on chain from an earlier run counts as `anchored`."""
+
+    batch_id = fields.UUID(required=True, attribute="commitment.batch_id")
+    status = fields.Method("_status", required=True,
+                           metadata={"type": "string", "enum": ["anchored", "already_anchored"]})
+    chain_id = fields.Integer(required=True, validate=validate.Range(0, MAX_U64))
+    chain_tx_hash = Hex(HASH_SIZE, required=True)
+    chain_block_number = fields.Integer(required=True, validate=validate.Range(0, MAX_U64))
+    merkle_root = Hex(HASH_SIZE, required=True, attribute="commitment.merkle_root")
+    prev_state_root = Hex(HASH_SIZE, required=True, attribute="commitment.prev_state_root")
+    new_state_root = Hex(HASH_SIZE, required=True, attribute="commitment.new_state_root")
+    sequence_start = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER),
+                                    attribute="commitment.sequence_start")
+    sequence_end = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER),
+                                  attribute="commitment.sequence_end")
+
+    def _status(self, outcome) -> str:
+        return "already_anchored" if outcome.status == "already_anchored" else "anchored"
+
+
+class AnchorVerificationOut(ResponseSchema):
+    """Dumps an `AnchorVerification`: the registry's record of one commitment compared field by field with ours."""
+
+    batch_id = fields.UUID(required=True)
+    anchored_on_chain = fields.Boolean(required=True)
+    root_matches = fields.Boolean(required=True)
+    prev_state_root_matches = fields.Boolean(required=True)
+    new_state_root_matches = fields.Boolean(required=True)
+    range_matches = fields.Boolean(required=True)
+    recorded_as_anchored = fields.Boolean(required=True)
+    chain_id = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, MAX_U64))
+    chain_tx_hash = Hex(HASH_SIZE, required=True, allow_none=True)
+    chain_block_number = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, MAX_U64))
+    stream_id = Hex(HASH_SIZE, required=True)
+
+
+def listing(item_schema: type[ResponseSchema], key: str, name: str) -> type[ResponseSchema]:
+    """`{key: [items], "count": n}` of a list of domain objects."""
+    schema = type(name, (ResponseSchema,), {
+        key: fields.List(fields.Nested(item_schema), required=True),
+        "count": fields.Integer(required=True, validate=validate.Range(0, MAX_U32)),
+        "_wrap": pre_dump(lambda self, items, **kwargs: {key: items, "count": len(items)}),
+    })
+    return schema
+
+
+ApiKeyListOut = listing(ApiKeyOut, "api_keys", "ApiKeyListOut")
+AgentKeyListOut = listing(AgentKeyOut, "keys", "AgentKeyListOut")
+PayloadSchemaListOut = listing(PayloadSchemaOut, "schemas", "PayloadSchemaListOut")
+CommitmentListOut = listing(CommitmentDetailOut, "commitments", "CommitmentListOut")
+
+
+PAGE_HEADERS = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": (
+    "Present when a long poll was answered at once, without waiting, because every long-poll slot of the worker was "
+    "taken: poll again after this many seconds.")}}
+
+
+def retry_after_headers(seconds: int | None) -> dict[str, str]:
+    return {} if seconds is None else {"Retry-After": str(seconds)}
+
+
+# --- Errors --------------------------------------------------------------------------------------------------------
+
+
+class UnsupportedMediaType(SequencerError):
+    """A request body that is not `Content-Type: application/json`."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+ERROR_STATUSES: dict[type[Exception], int] = {
+    InvalidRequest: 400,
+    VesError: 400,
+    Unauthenticated: 401,
+    NotPermitted: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
+    IntegrityFailure: 500,
+    Unavailable: 503,
+}
+"""Domain error class → HTTP status; a subclass answers as its nearest listed ancestor. Unlisted: 400."""
+
+WWW_AUTHENTICATE = 'ApiKey realm="stateset-sequencer"'
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str]
+
+
+def answer_for(error: SequencerError | VesError) -> ErrorAnswer:
+    """How a domain error is answered: status from `ERROR_STATUSES`, its `code`, `Retry-After` when transient and
+    `WWW-Authenticate` on 401."""
+    status = next((ERROR_STATUSES[k] for k in type(error).__mro__ if k in ERROR_STATUSES), 400)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if getattr(error, "retry_after", None):
+        headers["Retry-After"] = str(error.retry_after)
+    return ErrorAnswer(status, error.code, error.message, headers)
+
+
+def status_of(error: SequencerError | VesError) -> int:
+    return answer_for(error).status
+
+
+def error_body(code: str, message: str, request_id: str | None) -> dict:
+    return ErrorOut().dump({"error": message, "code": code, "request_id": request_id})
