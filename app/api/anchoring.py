@@ -49,7 +49,12 @@ def anchor_status():
 @bp.post("/ves/commitments/anchor")
 @operation(tags="anchoring", body=wire.AnchorBody, responses={200: wire.AnchorResultOut}, errors=(403, 409))
 def anchor_commitment_now():
-    """Commit the stream's pending events if needed and anchor through that commitment, oldest first (admin)."""
+    """Commit the stream's pending events if needed and anchor through that commitment, oldest first (admin).
+
+    A range follows the commitment rules (400 INVALID_RANGE / RANGE_PAST_HEAD, 409 RANGE_MISMATCH when it cuts an
+    existing commitment); 503 ANCHORING_NOT_CONFIGURED / CHAIN_UNAVAILABLE / REGISTRY_UNAVAILABLE; 409
+    ANCHOR_FORK_DETECTED / ANCHOR_REJECTED / ANCHOR_RUN_IN_PROGRESS.
+    """
     fields = body()
     require("admin", fields["tenant_id"], fields["store_id"])
     max_events = fields.pop("max_events") or runtime.current().settings.anchor_max_events

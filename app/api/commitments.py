@@ -24,7 +24,12 @@ bp = Blueprint("commitments", __name__, url_prefix="/api/v1/ves")
 @operation(tags="commitments", body=wire.CreateCommitmentBody, responses={201: wire.CommitmentOut},
            errors=(403, 409))
 def create_commitment():
-    """Commit the stream's next uncommitted range (up to max_events, default 1024) or the given range."""
+    """Commit the stream's next uncommitted range (up to max_events, default 1024) or the given range.
+
+    A range must start right after the last commitment (else 409 RANGE_SKIPS / RANGE_OVERLAPS) and may not end
+    before it starts (400 INVALID_RANGE) or past the stream head (400 RANGE_PAST_HEAD); nothing left is 409
+    NOTHING_TO_COMMIT.
+    """
     fields = body()
     require("read_write", fields["tenant_id"], fields["store_id"])
     return render(service.create_commitment(runtime.current().engine, **fields), 201)

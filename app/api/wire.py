@@ -379,7 +379,8 @@ class CreateApiKeyBody(RequestSchema):
 
 
 class RegisterAgentKeyBody(RequestSchema):
-    """camelCase as published, snake_case accepted; unknown fields are ignored."""
+    """camelCase as published, snake_case accepted; unknown fields are ignored. `validTo` before `validFrom` is a
+    400."""
 
     ALIASES = ("tenant_id", "agent_id", "key_id", "public_key", "valid_from", "valid_to")
 
