@@ -59,6 +59,8 @@ def test_services_chain_and_the_commitment_value_load_no_web_framework():
     assert {m for m in loaded if _is_web(m)} == set()
     chain = loaded_after_import("import app.chain.checks\nimport app.commitment")
     assert {m for m in chain if _is_web(m) or m.split(".")[0] in {"sqlalchemy", "psycopg2"}} == set()
+    wire = loaded_after_import("import app.api.wire")
+    assert {m for m in wire if m.split(".")[0] in {"flask", "werkzeug"}} == set()
 
 
 def test_the_admin_cli_loads_no_blueprint_and_the_anchoring_job_not_the_cli():

@@ -1,7 +1,7 @@
 """An operation's contract, declared on its view and applied by it: `@operation(...)`, then `body()`, `query()`,
 `path()` to parse and `render()` to answer, all with the schemas the declaration names (from `app/api/wire.py`).
 
-`app/api/openapi.py` builds the document from the same declarations, so a view cannot parse, render or answer with a
+`app/api/document.py` builds the document from the same declarations, so a view cannot parse, render or answer with a
 status other than the documented ones without the document saying so. Parse failures are 400 `INVALID_REQUEST` (415
 for a body that is not JSON) with a message naming the offending field.
 """
@@ -36,7 +36,7 @@ class Operation:
 
     `responses`: status → the JSON body's schema, None for no body, or a media type (a text body); `headers`:
     status → the OpenAPI header objects of that response (headers `render` may be given). `errors`: error
-    statuses the view itself can answer besides those every operation of its kind can (see app/api/openapi.py):
+    statuses the view itself can answer besides those every operation of its kind can (see app/api/document.py):
     401 unless public, 400 with parameters or a body, 413/415 with a body, 429 when rate limited, 503 when it
     touches the database.
     """

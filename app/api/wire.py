@@ -1,7 +1,7 @@
 """The wire contract of the HTTP API (docs/spec/API.md): every rule for reading requests and writing responses.
 
 Every schema here is used three ways: to parse a request (`load`), to render a response (`dump`), and to generate the
-OpenAPI document (`app/api/openapi.py`), so the served document cannot disagree with the server. No Flask here.
+OpenAPI document (`app/api/document.py`), so the served document cannot disagree with the server. No Flask here.
 
 Rules decided once, here:
 - **Names.** Request fields are snake_case; those API.md publishes in camelCase are also accepted in camelCase
