@@ -120,7 +120,8 @@ def cmd_deploy_registry(args) -> int:
         w3 = connect(rpc_url)
         node_chain_id = w3.eth.chain_id
     except Exception as exc:  # noqa: BLE001 - web3/requests raise many types; all mean "not reachable"
-        raise CommandError(f"L2 RPC endpoint is unreachable (endpoint: {rpc_url}, cause: {type(exc).__name__})") from None
+        raise CommandError(f"L2 RPC endpoint is unreachable (endpoint: {rpc_url}, "
+                           f"cause: {type(exc).__name__})") from None
     if node_chain_id != chain_id:
         raise CommandError(f"RPC endpoint is on another chain (expected: {chain_id}, actual: {node_chain_id})")
     try:

@@ -34,7 +34,10 @@ def presented_key() -> str | None:
 
 
 def authenticate() -> Principal:
-    """Resolve the caller once per request (cached on `g`). Raises `Unauthenticated` for a missing/unknown/revoked key."""
+    """Resolve the caller once per request (cached on `g`).
+
+    :raise Unauthenticated: a missing, unknown or revoked key.
+    """
     cached = g.get("principal")
     if cached is not None:
         return cached

@@ -12,8 +12,9 @@ Rules decided once, here:
   the agent signed it keep the envelope form `"0x"` + lowercase hex (`EnvelopeHex`, VES.md §Primitives).
 - **Timestamps** are RFC 3339: `sequenced_at` with microseconds and `Z` (`SequencedAt`), stored instants with
   their offset (`Instant`); `created_at` of an event is returned byte for byte as the agent sent it.
-- **Integers** in query and path parameters are ASCII digits only; in bodies, JSON integers (never booleans or
-  strings). UUIDs are the canonical 8-4-4-4-12 text.
+- **Integers** in query and path parameters are ASCII digits only; in bodies, JSON numbers without a fraction (`41`
+  or `41.0`, as JSON Schema's `integer`; never booleans or strings). UUIDs are the canonical 8-4-4-4-12 text.
+  Instants are normalised to UTC.
 - **Errors** are `{"error", "code", "request_id"}`; `ERROR_STATUSES` is the one map from domain errors to statuses.
 """
 
@@ -47,8 +48,8 @@ from app.errors import TooLarge
 from app.errors import Unauthenticated
 from app.errors import Unavailable
 from app.services.api_keys import PERMISSIONS
-from app.services.commitments import MAX_COMMITMENT_EVENTS
 from app.services.commitments import DEFAULT_MAX_EVENTS
+from app.services.commitments import MAX_COMMITMENT_EVENTS
 from app.services.envelopes import ENTITY_ID_MAX
 from app.services.envelopes import ENTITY_TYPE_MAX
 from app.services.envelopes import EVENT_TYPE_MAX
@@ -523,7 +524,8 @@ class CommitmentsQuery(StreamQuery):
 class ProofQuery(StreamQuery):
     ALIASES = ("batch_id",)
 
-    batch_id = Uuid(load_default=None, metadata={"description": "Prove in this commitment (default: the covering one)."})
+    batch_id = Uuid(load_default=None,
+                    metadata={"description": "Prove in this commitment (default: the covering one)."})
 
 
 class PathSchema(RequestSchema):

@@ -20,7 +20,10 @@ audit = logging.getLogger("stateset_sequencer.audit")
 def register_agent_key(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID, key_id: int, public_key: bytes,
                        valid_from: datetime.datetime | None = None,
                        valid_to: datetime.datetime | None = None) -> tuple[AgentKeyRecord, bool]:
-    """Register a key. Re-registering the same public key is idempotent (`created` False); another key → 409."""
+    """Register a key. Re-registering the same public key is idempotent (`created` False).
+
+    :raise Conflict AGENT_KEY_CONFLICT: the key id is registered with another public key.
+    """
     with engine.begin() as conn:
         record, created = store.insert_agent_key_if_absent(conn, tenant_id, agent_id, key_id, public_key,
                                                            valid_from, valid_to)

@@ -54,32 +54,32 @@ _STREAM_PAGE = 1000
 
 
 class AnchoringNotConfigured(Unavailable):
-    """L2_RPC_URL, SET_REGISTRY_ADDRESS or SEQUENCER_PRIVATE_KEY is unset. HTTP 503; permanent until configured."""
+    """L2_RPC_URL, SET_REGISTRY_ADDRESS or SEQUENCER_PRIVATE_KEY is unset; permanent until configured."""
 
     code = "ANCHORING_NOT_CONFIGURED"
 
 
 class ChainUnreachable(Unavailable):
-    """The L2 RPC endpoint did not answer (or a receipt did not arrive in time). HTTP 503 with Retry-After."""
+    """The L2 RPC endpoint did not answer (or a receipt did not arrive in time); transient (`retry_after`)."""
 
     code = "CHAIN_UNAVAILABLE"
 
 
 class RegistryMisconfigured(Unavailable):
-    """No SetRegistry at SET_REGISTRY_ADDRESS on L2_CHAIN_ID, or the endpoint is another chain. HTTP 503."""
+    """No SetRegistry at SET_REGISTRY_ADDRESS on L2_CHAIN_ID, or the endpoint is another chain."""
 
     code = "REGISTRY_UNAVAILABLE"
 
 
 class ForkDetected(Conflict):
-    """The chain holds something for this stream that is not our commitment chain. HTTP 409. Never overwritten:
+    """The chain holds something for this stream that is not our commitment chain. Never overwritten:
     an operator must investigate (a foreign writer with the submitter key, or a database restored from backup)."""
 
     code = "ANCHOR_FORK_DETECTED"
 
 
 class AnchorRejected(Conflict):
-    """The registry reverted our commitBatch; the commitment stays unanchored. HTTP 409."""
+    """The registry reverted our commitBatch; the commitment stays unanchored."""
 
     code = "ANCHOR_REJECTED"
 
@@ -333,7 +333,7 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
 
 
 class AnchorRunInProgress(Conflict):
-    """Another anchoring run (the cron job or another request) holds the run lock. HTTP 409; retry shortly."""
+    """Another anchoring run (the cron job or another request) holds the run lock; retry shortly (`retry_after`)."""
 
     code = "ANCHOR_RUN_IN_PROGRESS"
 
@@ -451,7 +451,7 @@ def verify_anchor(engine: Engine, registry: Callable[[], RegistryClient], batch_
                   may_read: commitment_service.ReadCheck) -> AnchorVerification:
     """Read the registry's record of a commitment the caller may read and compare it with ours.
 
-    :raise 404: as `visible_commitment`. Chain failures are raised as the domain errors they mean.
+    :raise NotFound: as `visible_commitment`. Chain failures are raised as the domain errors they mean.
     """
     record = commitment_service.visible_commitment(engine, batch_id, may_read)
     with chain_errors_as_domain_errors():

@@ -45,7 +45,7 @@ COMMITMENT_VES_VERSION = 1
 
 
 class NothingToCommit(Conflict):
-    """Every sequenced event of the stream is already committed. HTTP 409; `commit_pending` answers None."""
+    """Every sequenced event of the stream is already committed; `commit_pending` answers None."""
 
     code = "NOTHING_TO_COMMIT"
 
@@ -53,7 +53,7 @@ class NothingToCommit(Conflict):
 class CommitmentIntegrityError(IntegrityFailure):
     """Stored events disagree with a commitment (a gap in the range, or a rebuilt root that differs).
 
-    Never caused by input: it means the database no longer holds what was committed. HTTP 500.
+    Never caused by input: it means the database no longer holds what was committed.
     """
 
     code = "COMMITMENT_INTEGRITY"
@@ -64,11 +64,11 @@ def plan_range(last_committed_end: int, head_sequence: int, sequence_start: int 
     """The `(start, end)` of the next commitment of a stream (VES.md: first starts at 1, next at previous end + 1).
 
     Without a range: from the next uncommitted number up to `max_events` events, never past the head.
-    :raise 400 INVALID_RANGE: `sequence_end < sequence_start`, a range longer than MAX_COMMITMENT_EVENTS, or a
-        `max_events` outside 1..MAX_COMMITMENT_EVENTS.
-    :raise 400 RANGE_PAST_HEAD: `sequence_end` beyond the stream head.
-    :raise 409 RANGE_SKIPS / RANGE_OVERLAPS: the range does not start right after the last commitment.
-    :raise 409 NOTHING_TO_COMMIT: the head is already committed.
+    :raise InvalidRequest INVALID_RANGE: `sequence_end < sequence_start`, a range longer than MAX_COMMITMENT_EVENTS,
+        or a `max_events` outside 1..MAX_COMMITMENT_EVENTS.
+    :raise InvalidRequest RANGE_PAST_HEAD: `sequence_end` beyond the stream head.
+    :raise Conflict RANGE_SKIPS / RANGE_OVERLAPS: the range does not start right after the last commitment.
+    :raise NothingToCommit: the head is already committed.
     """
     if isinstance(max_events, bool) or not isinstance(max_events, int) or not 1 <= max_events <= MAX_COMMITMENT_EVENTS:
         raise InvalidRequest(f"max_events must be between 1 and {MAX_COMMITMENT_EVENTS}.", code="INVALID_RANGE")
@@ -149,9 +149,9 @@ def build_proof(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, seque
                 batch_id: uuid.UUID | None = None) -> tuple[Commitment, InclusionProof]:
     """The inclusion proof of `sequence_number` in its covering commitment (or in `batch_id`), rebuilt from rows.
 
-    :raise 404: no commitment of this stream covers it yet, or `batch_id` is unknown, of another stream, or does
-        not cover it (one message for all three, so other streams' batch ids are not revealed).
-    :raise 500 COMMITMENT_INTEGRITY: the rebuilt root differs from the stored one.
+    :raise NotFound NOT_COMMITTED: no commitment of this stream covers it yet, or `batch_id` is unknown, of another
+        stream, or does not cover it (one message for all three, so other streams' batch ids are not revealed).
+    :raise CommitmentIntegrityError: the rebuilt root differs from the stored one.
     """
     with engine.connect() as conn:
         if batch_id is None:
@@ -229,7 +229,7 @@ def verify_proof(leaf_hash: bytes, merkle_root: bytes, proof_path: Sequence[byte
 def visible_commitment(engine: Engine, batch_id: uuid.UUID, may_read: ReadCheck) -> Commitment:
     """The commitment, if the caller may read its stream.
 
-    :raise 404: unknown, or of a stream the caller may not read (the same answer, so existence is not revealed).
+    :raise NotFound: unknown, or of a stream the caller may not read (the same answer, so existence is not revealed).
     """
     with engine.connect() as conn:
         record = store.get_commitment(conn, batch_id)

@@ -276,7 +276,8 @@ def _answer_replays_of_deferred(engine: Engine, signer: ReceiptSigner, outcome: 
 def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
               sequenced_at: datetime.datetime, lock_timeout_ms: int) -> None:
     """Stage 2: one transaction; streams locked in ascending key order so two requests never deadlock. A stream
-    lock not granted within `lock_timeout_ms` aborts the whole request (HTTP 503 STREAM_BUSY; nothing written)."""
+    lock not granted within `lock_timeout_ms` aborts the whole request (nothing written; the API answers 503
+    STREAM_BUSY)."""
     by_stream: "OrderedDict[tuple[uuid.UUID, uuid.UUID], list[ParsedEvent]]" = OrderedDict()
     for event in parsed:
         by_stream.setdefault(event.stream, []).append(event)
