@@ -15,6 +15,7 @@ import time
 
 from flask import Flask
 from flask import current_app
+from flask import g
 from flask import request
 from flask_limiter import HeaderNames
 from flask_limiter import Limiter
@@ -112,12 +113,15 @@ def _exempt() -> bool:
 
 def _header_normaliser(window_seconds: int):
     def normalise(response):
-        """`RateLimit-Reset` as delta-seconds within the window (IETF draft), `Retry-After` only on 429/503."""
+        """`RateLimit-Reset` as delta-seconds within the window (IETF draft), `Retry-After` only on 429/503 or as the
+        view set it (a long poll answered at once without a slot)."""
         reset = response.headers.get("RateLimit-Reset")
         if reset is not None and reset.isdigit() and int(reset) > 1_000_000_000:
             response.headers["RateLimit-Reset"] = str(min(window_seconds, max(0, int(reset) - int(time.time()))))
         if response.status_code not in (429, 503):
             response.headers.pop("Retry-After", None)
+            if "Retry-After" in g.get("view_headers", {}):
+                response.headers["Retry-After"] = g.view_headers["Retry-After"]
         elif response.status_code == 429 and "Retry-After" in response.headers:
             retry = response.headers["Retry-After"]
             if retry.lstrip("-").isdigit():

@@ -166,3 +166,14 @@ def test_every_domain_error_answers_as_its_nearest_mapped_class(error_class):
     assert answer.status == (mapped or 400) and answer.code == error_class.code
     assert answer.headers.get("Retry-After") == "7"
     assert ("WWW-Authenticate" in answer.headers) == (answer.status == 401)
+
+
+def test_a_slotless_long_poll_keeps_its_retry_after_under_the_rate_limiter(make_app, engine):
+    """flask-limiter writes its own Retry-After on every response; the page's declared one must survive it."""
+    client = make_app(rate_limit_per_minute=100_000, long_poll_slots_per_worker=0).test_client()
+    stream = Stream(client, engine)
+    response = client.get(f"/api/v1/ves/events?{stream.query}&wait=1", headers=stream.headers)
+    assert response.status_code == 200 and response.json["count"] == 0
+    assert response.headers["Retry-After"] == "1"
+    plain = client.get(f"/api/v1/ves/events?{stream.query}", headers=stream.headers)
+    assert plain.status_code == 200 and "Retry-After" not in plain.headers

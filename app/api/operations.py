@@ -14,6 +14,7 @@ from dataclasses import field
 
 from flask import Response
 from flask import current_app
+from flask import g
 from flask import jsonify
 from flask import request
 from werkzeug.routing import BaseConverter
@@ -98,7 +99,8 @@ def path(**view_args: str) -> dict:
 
 
 def render(value=None, status: int = 200, headers: dict[str, str] | None = None) -> Response | tuple[str, int]:
-    """`value` dumped with the schema the operation declares for `status`, with `headers` (declared in `headers`)."""
+    """`value` dumped with the schema the operation declares for `status`, with `headers` (declared in `headers`;
+    kept on `g.view_headers` so later response hooks, the rate limiter's, leave them as the view set them)."""
     operation = current_operation()
     schema = operation.responses[status]
     if schema is None:
@@ -108,6 +110,7 @@ def render(value=None, status: int = 200, headers: dict[str, str] | None = None)
     for name, value_text in (headers or {}).items():
         assert name in operation.headers.get(status, {}), f"undeclared response header {name}"
         response.headers[name] = value_text
+    g.view_headers = dict(headers or {})
     return response
 
 
