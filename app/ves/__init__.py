@@ -3,6 +3,10 @@
 PURE: stdlib, `rfc8785` and PyNaCl only. No Flask, SQLAlchemy, environment or clock reads (enforced by
 tests/ves/test_purity.py). Functions take and return raw bytes; hex/base64 wire forms are parsed in `encoding`.
 
+The per-stream transparency log of LOG.md lives in its own modules, imported as modules because their names
+overlap `merkle`'s: `tlog` (RFC 9162 tree hashes and proofs), `note` (C2SP signed notes, verifier keys) and
+`checkpoint` (C2SP tlog-checkpoints, stream origins).
+
     >>> from app.ves import stream_id, to_hex
     >>> to_hex(stream_id("f441ee61-a478-43a8-b2a4-417327cccfa4", "c7f65a03-9b5f-4de8-81ab-a52bc80e871f"))[:10]
     '0xcbdc6a71'

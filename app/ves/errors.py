@@ -45,3 +45,39 @@ class ProofError(VesError):
     """A Merkle tree or inclusion proof cannot be built from the given leaves (empty batch, index out of range)."""
 
     code = "INVALID_PROOF"
+
+
+class NoteError(VesError):
+    """A signed note (C2SP signed-note) or checkpoint (C2SP tlog-checkpoint) that cannot be accepted. HTTP: 400."""
+
+    code = "INVALID_NOTE"
+
+
+class MalformedNote(NoteError):
+    """The bytes are not a well-formed signed note, checkpoint text or verifier key (syntax, not signatures)."""
+
+    code = "MALFORMED_NOTE"
+
+
+class InvalidNoteSignature(NoteError):
+    """A signature line of a known key (same name and key ID) does not verify: C2SP says reject the whole note.
+
+    Carries `key_name` and `key_id` (uint32) as evidence.
+    """
+
+    code = "INVALID_NOTE_SIGNATURE"
+
+    def __init__(self, message: str, key_name: str, key_id: int):
+        super().__init__(message)
+        self.key_name = key_name
+        self.key_id = key_id
+
+
+class UnverifiedNote(NoteError):
+    """The note parsed, but no signature of a known key is on it. `note` holds what was parsed (untrusted)."""
+
+    code = "UNVERIFIED_NOTE"
+
+    def __init__(self, message: str, note: object):
+        super().__init__(message)
+        self.note = note

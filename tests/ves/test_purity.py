@@ -51,7 +51,8 @@ def ves_sources() -> list[Path]:
 
 def test_the_core_has_the_expected_modules():
     names = {path.name for path in ves_sources()}
-    assert {"__init__.py", "encoding.py", "errors.py", "hashing.py", "merkle.py", "signing.py"} <= names
+    assert {"__init__.py", "encoding.py", "errors.py", "hashing.py", "merkle.py", "signing.py", "tlog.py", "note.py",
+            "checkpoint.py"} <= names
 
 
 @pytest.mark.parametrize("path", ves_sources(), ids=lambda path: path.name)
