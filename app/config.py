@@ -26,6 +26,7 @@ _LOG_LEVELS = {
     "critical": "CRITICAL",
     "off": "CRITICAL",
 }
+DEFAULT_LOG_ORIGIN = "localhost/stateset-sequencer"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -77,6 +78,11 @@ class Settings:
     sequencer_private_key: str | None = _secret_field()
     l2_chain_id: int = 84532001
     anchor_max_events: int = 1024
+    log_signing_key: bytes | None = _secret_field()
+    log_signing_key_file: str | None = None
+    log_origin: str = DEFAULT_LOG_ORIGIN
+    log_max_delay_seconds: float = 5.0
+    log_public: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -113,6 +119,7 @@ class Settings:
             sequencer_private_key=env.get("SEQUENCER_PRIVATE_KEY", _eth_private_key),
             l2_chain_id=env.int("L2_CHAIN_ID", 84532001, minimum=1),
             anchor_max_events=env.int("ANCHOR_MAX_EVENTS", 1024, minimum=1, maximum=1 << 20),
+            **_log_settings(env),
         )
 
     def replace(self, **changes) -> "Settings":
@@ -285,6 +292,32 @@ def _ed25519_seed(name: str, value: str) -> bytes:
         return parse_key_material(value, 32, name)
     except VesError:
         raise ConfigError(f"{name} must be a 32-byte Ed25519 seed (64 hex digits or base64)") from None
+
+
+def _log_origin(name: str, value: str) -> str:
+    if (not re.fullmatch(r"[\x21-\x7e]{1,200}", value) or "+" in value or "://" in value or value.endswith("/")):
+        raise ConfigError(f"{name} must be a schema-less URL naming this deployment, e.g. sequencer.example.com/ves "
+                          "(printable ASCII, at most 200 characters, no spaces, '+', scheme or trailing '/')")
+    return value
+
+
+def _log_settings(env: _Env) -> dict:
+    """LOG_* of LOG.md. Without LOG_SIGNING_KEY on the embedded default (no DATABASE_URL), the log key is generated
+    once under ./var/ and reused (`app.log_key`); it is never the receipt key."""
+    from app.log_key import DEFAULT_LOG_KEY_FILE
+
+    seed = env.get("LOG_SIGNING_KEY", _ed25519_seed)
+    receipt_seed = env.get("VES_SEQUENCER_SIGNING_KEY", _ed25519_seed)
+    if seed is not None and seed == receipt_seed:
+        raise ConfigError("LOG_SIGNING_KEY must differ from VES_SEQUENCER_SIGNING_KEY (the log has a key of its own)")
+    embedded = env.raw("DATABASE_URL") is None
+    return {
+        "log_signing_key": seed,
+        "log_signing_key_file": str(DEFAULT_LOG_KEY_FILE) if seed is None and embedded else None,
+        "log_origin": env.get("LOG_ORIGIN", _log_origin) or DEFAULT_LOG_ORIGIN,
+        "log_max_delay_seconds": env.float("LOG_MAX_DELAY_SECONDS", 5.0, minimum=0.0, maximum=3600.0),
+        "log_public": env.bool("LOG_PUBLIC", False),
+    }
 
 
 def _log_level(env: _Env) -> str:

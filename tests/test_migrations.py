@@ -18,7 +18,7 @@ from tests.support.pg import drop_database
 from tests.support.servers import ROOT
 
 EXPECTED_TABLES = {"streams", "events", "entity_versions", "agent_keys", "batch_commitments", "api_keys",
-                   "event_schemas"}
+                   "event_schemas", "stream_logs", "log_nodes", "log_checkpoints"}
 
 
 @pytest.fixture
@@ -50,7 +50,8 @@ def test_alembic_cli_upgrade_downgrade_upgrade_with_database_url_from_env(empty_
         assert result.returncode == 0, result.stderr
         assert _tables(engine) == set()
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT count(*) FROM pg_proc WHERE proname = 'refuse_event_mutation'")
+            assert conn.execute(sa.text("SELECT count(*) FROM pg_proc WHERE proname IN ('refuse_event_mutation', "
+                                        "'refuse_log_mutation', 'refuse_log_shrink', 'refuse_smaller_checkpoint')")
                                 ).scalar() == 0
 
         result = _alembic(empty_database, "upgrade", "head")

@@ -31,6 +31,12 @@ def commitment_lock_key(tenant_id: uuid.UUID, store_id: uuid.UUID) -> int:
     return _key(b"SEQ_COMMIT_LOCK_V1", tenant_id, store_id)
 
 
+def checkpoint_lock_key(tenant_id: uuid.UUID, store_id: uuid.UUID) -> int:
+    """Lock key serialising checkpoint signing for one stream (its own key space: signing never waits for
+    sequencing, nor sequencing for signing)."""
+    return _key(b"SEQ_CHECKPOINT_LOCK_V1", tenant_id, store_id)
+
+
 def lock_transaction(conn: Connection, key: int) -> None:
     """Take `pg_advisory_xact_lock(key)`.
 

@@ -240,3 +240,54 @@ event_schemas = Table(
     PrimaryKeyConstraint("tenant_id", "event_type", "version"),
     CheckConstraint("version >= 1", name="version_positive"),
 )
+
+# The per-stream transparency logs of LOG.md (docs/LOG.md "Storage"). `stream_logs` is how far a stream's log is
+# built (`tree_size` leaves: events 1..tree_size) and its compact range (`frontier`: one 32-byte hash per set bit
+# of tree_size, largest subtree first). `log_nodes` holds every perfect subtree hash of level >= 1; level 0 (the
+# RFC 9162 leaf hash) is recomputed from the event row. `log_checkpoints` holds every checkpoint signed, a size
+# at most once. log_nodes and log_checkpoints are append-only and tree_size never decreases (triggers installed
+# by migration 0002).
+stream_logs = Table(
+    "stream_logs",
+    metadata,
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("frontier", LargeBinary, nullable=False),
+    _ts("updated_at", nullable=False, default_now=True),
+    PrimaryKeyConstraint("tenant_id", "store_id"),
+    CheckConstraint("tree_size >= 0", name="tree_size_nonnegative"),
+    CheckConstraint("octet_length(frontier) = 32 * bit_count(tree_size::bit(64))", name="frontier_matches_size"),
+)
+
+_node_hash = _hash32("hash")
+
+log_nodes = Table(
+    "log_nodes",
+    metadata,
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("level", SmallInteger, nullable=False),
+    Column("node_index", BigInteger, nullable=False),
+    _node_hash[0],
+    PrimaryKeyConstraint("tenant_id", "store_id", "level", "node_index"),
+    _node_hash[1],
+    CheckConstraint("level BETWEEN 1 AND 62", name="level_stored"),
+    CheckConstraint("node_index >= 0", name="node_index_nonnegative"),
+)
+
+_checkpoint_root = _hash32("root_hash")
+
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("tree_size", BigInteger, nullable=False),
+    _checkpoint_root[0],
+    Column("note", Text, nullable=False),
+    _ts("signed_at", nullable=False, default_now=True),
+    PrimaryKeyConstraint("tenant_id", "store_id", "tree_size"),
+    _checkpoint_root[1],
+    CheckConstraint("tree_size >= 1", name="tree_size_positive"),
+)

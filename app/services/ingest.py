@@ -40,6 +40,7 @@ from app.services.envelopes import parse_signed_envelope
 from app.services.envelopes import parse_unsigned_event
 from app.services.envelopes import verify_agent_signature
 from app.services.schemas import SchemaValidator
+from app.services.stream_logs import extend_stream_log
 from app.ves import hashing
 from app.ves.signing import Ed25519Signer
 
@@ -345,6 +346,7 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
         receipts[event.index] = _receipt_of(signer.sequencer_id, tenant_id, store_id, sequenced, duplicate=False)
     if rows:
         event_store.insert_events(conn, rows)
+        extend_stream_log(conn, tenant_id, store_id, rows)
         event_store.save_entity_versions(conn, tenant_id, store_id, touched_versions)
         event_store.advance_stream_head(conn, tenant_id, store_id, head)
     return StreamOutcome(tenant_id, store_id, start if rows else None, head if rows else None, head)
