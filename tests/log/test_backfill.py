@@ -1,0 +1,190 @@
+"""Upgrading with data (issue 13 item 7): a database of the previous schema (Alembic 0001) that already holds
+events is migrated, then its logs are built by `stateset-sequencer-admin build-logs` while ingest continues, with
+the backfill killed midway and resumed. Nothing is built inside the migration."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from app.client.signer import AgentSigner
+from app.db.migrations import alembic_config
+from app.db.migrations import upgrade_to_head
+from app.services import stream_logs as service
+from tests.commitments.event_rows import append_events
+from tests.controls import Stream
+from tests.controls import api_key
+from tests.log.conftest import entries_from_events
+from tests.log.conftest import naive_root
+from tests.log.conftest import stored_nodes
+from tests.support.pg import create_database
+from tests.support.pg import drop_database
+from tests.support.servers import ROOT
+from tests.ves import tlog_reference as ref
+
+OLD_STREAM_SIZES = (1200, 301, 1)
+
+
+@pytest.fixture
+def previous_schema_database(database_server_url):
+    """A database at revision 0001 holding events in three streams (some unsigned), as the previous release left
+    it, then migrated to head. Yields `(url, [(tenant_id, store_id), ...])`."""
+    url = create_database(database_server_url, prefix="seqlogs")
+    engine = sa.create_engine(url)
+    try:
+        command.upgrade(alembic_config(url), "0001")
+        with engine.connect() as conn:
+            assert not sa.inspect(conn).has_table("stream_logs")
+        streams = []
+        for size in OLD_STREAM_SIZES:
+            tenant, store = uuid.uuid4(), uuid.uuid4()
+            for start in range(0, size, 400):
+                count = min(400, size - start)
+                append_events(engine, tenant, store, count, unsigned=frozenset(range(start + 1, start + count, 5)))
+            streams.append((tenant, store))
+        assert upgrade_to_head(engine) is True
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM stream_logs")).scalar() == 0
+            assert conn.execute(sa.text("SELECT count(*) FROM log_nodes")).scalar() == 0
+        yield url, streams
+    finally:
+        engine.dispose()
+        drop_database(database_server_url, url)
+
+
+def _writer_for(client, engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> Stream:
+    """A tests.controls.Stream writing to an existing stream (new agent and key under its tenant)."""
+    writer = Stream.__new__(Stream)
+    writer.client, writer.engine, writer.ves_version = client, engine, 1
+    writer.tenant_id, writer.store_id, writer.agent_id = tenant_id, store_id, uuid.uuid4()
+    writer.key = api_key(engine, tenant_id, "read_write")
+    writer.signer = AgentSigner(os.urandom(32), tenant_id, writer.agent_id, 1)
+    response = client.post("/api/v1/agents/keys", headers=writer.headers, json={
+        "tenantId": str(tenant_id), "agentId": str(writer.agent_id), "keyId": 1,
+        "publicKey": writer.signer.public_key_hex})
+    assert response.status_code == 201, response.json
+    return writer
+
+
+def _cli(url: str, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=url, DB_MIGRATE_ON_STARTUP="0", LOG_LEVEL="warning", PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "build-logs", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _assert_log_is_the_events(engine, tenant, store, expect_complete: bool = True) -> int:
+    """The stored part of the log (complete or not) is exactly the tree of the first `tree_size` events."""
+    entries = entries_from_events(engine, tenant, store)
+    with engine.connect() as conn:
+        status = service.log_status(conn, tenant, store)
+        assert status.head_sequence == len(entries)
+        if expect_complete:
+            assert status.complete
+        size = status.tree_size
+        expected = {(level, index): ref.mth(entries[index << level:(index + 1) << level])
+                    for level in range(1, max(size, 1).bit_length()) for index in range(size >> level)}
+        assert stored_nodes(engine, tenant, store) == expected
+        if size:
+            assert service.tree_root(conn, tenant, store, size) == naive_root(entries[:size])
+    return size
+
+
+def test_backfill_killed_midway_and_resumed_while_ingest_continues(previous_schema_database, make_app, log_key):
+    url, old_streams = previous_schema_database
+    app = make_app(database_url=url)
+    engine = app.extensions["sequencer"].engine
+    client = app.test_client()
+    big_tenant, big_store = old_streams[0]
+    old_writer = _writer_for(client, engine, big_tenant, big_store)
+    new_writer = Stream(client, engine)
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    rounds = {"old": 0, "new": 0}
+
+    def ingest() -> None:
+        writer_client = app.test_client()
+        try:
+            while not stop.is_set():
+                for name, writer in (("old", old_writer), ("new", new_writer)):
+                    events = [writer.event(f"{name}-{rounds[name]}-{i}") for i in range(5)]
+                    response = writer_client.post("/api/v1/ves/events/ingest", headers=writer.headers,
+                                                  json={"agent_id": str(writer.agent_id), "events": events})
+                    assert response.status_code == 200 and response.json["eventsAccepted"] == 5, response.json
+                    rounds[name] += 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    try:
+        first_run = _cli(url, "--chunk", "100", "--verbose")
+        big = f"stream {big_tenant}/{big_store}: "
+        chunks_of_big = 0
+        try:
+            while chunks_of_big < 3:
+                line = first_run.stdout.readline()
+                assert line, first_run.stderr.read()
+                chunks_of_big += line.startswith(big)
+        finally:
+            os.kill(first_run.pid, signal.SIGKILL)
+            first_run.wait(timeout=30)
+            first_run.stdout.close()
+            first_run.stderr.close()
+        assert first_run.returncode == -signal.SIGKILL
+        partial = _assert_log_is_the_events(engine, big_tenant, big_store, expect_complete=False)
+        assert 0 < partial < OLD_STREAM_SIZES[0] and partial % 100 == 0
+        with pytest.raises(service.LogNotReady):
+            service.current_checkpoint(engine, big_tenant, big_store, log_key, max_delay_seconds=0)
+
+        second_run = _cli(url, "--chunk", "100")
+        out, err = second_run.communicate(timeout=300)
+        assert second_run.returncode == 0, err
+        assert "remaining: 0 streams, 0 events" in out, out
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert errors == []
+    assert rounds["old"] > 0 and rounds["new"] > 0
+    old_writer.ingest([old_writer.event("after-backfill")])
+    for tenant, store in old_streams + [(new_writer.tenant_id, new_writer.store_id)]:
+        _assert_log_is_the_events(engine, tenant, store)
+        signed = service.current_checkpoint(engine, tenant, store, log_key, max_delay_seconds=0)
+        assert signed.checkpoint.root_hash == naive_root(entries_from_events(engine, tenant, store))
+    with engine.connect() as conn:
+        big = service.log_status(conn, big_tenant, big_store)
+    assert big.head_sequence == OLD_STREAM_SIZES[0] + 5 * rounds["old"] + 1
+
+
+def test_backfill_is_bounded_and_idempotent(previous_schema_database):
+    url, old_streams = previous_schema_database
+    engine = sa.create_engine(url)
+    try:
+        summary = service.backfill_logs(engine, chunk_events=50, max_events=120)
+        assert summary.events_logged == 120 and summary.streams_remaining == 3
+        assert summary.events_remaining == sum(OLD_STREAM_SIZES) - 120
+        for tenant, store in old_streams:
+            _assert_log_is_the_events(engine, tenant, store, expect_complete=False)
+        summary = service.backfill_logs(engine, chunk_events=500)
+        assert (summary.streams_remaining, summary.events_remaining) == (0, 0)
+        assert summary.events_logged == sum(OLD_STREAM_SIZES) - 120 and summary.streams_completed == 3
+        assert service.backfill_logs(engine).events_logged == 0
+        for tenant, store in old_streams:
+            _assert_log_is_the_events(engine, tenant, store)
+    finally:
+        engine.dispose()
+
+
+def test_build_logs_cli_refuses_a_bad_chunk(previous_schema_database):
+    url, _ = previous_schema_database
+    run = _cli(url, "--chunk", "0")
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 2 and "--chunk" in err
