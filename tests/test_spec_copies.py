@@ -20,6 +20,7 @@ RECORDED = b"\n\n## Recorded differences"
 COPIES = {
     "docs/spec/VES.md": "VES.md",
     "docs/spec/API.md": "API.md",
+    "docs/spec/LOG.md": "LOG.md",
     "tests/vectors/ves_v1_public.json": "vectors/ves_v1_public.json",
 }
 
@@ -54,7 +55,7 @@ def test_copy_matches_its_recorded_digest_and_shared_when_present(copy_name):
         assert part == shared.read_bytes(), f"{copy_name} drifted from {shared}"
 
 
-@pytest.mark.parametrize("name", ["VES.md", "API.md"])
+@pytest.mark.parametrize("name", ["VES.md", "API.md", "LOG.md"])
 def test_spec_copy_appends_only_a_recorded_differences_section(name):
     data = (ROOT / "docs" / "spec" / name).read_bytes()
     appended = data[len(shared_part(ROOT / "docs" / "spec" / name)):]

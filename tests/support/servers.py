@@ -65,11 +65,12 @@ def base_env(database_url: str, **overrides: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def start_gunicorn(database_url: str, env: dict[str, str] | None = None, workers: int = 2, timeout: float = 60.0,
-                   extra_args: tuple[str, ...] = ()):
+                   extra_args: tuple[str, ...] = (), launcher: list[str] | None = None):
     """Run `gunicorn -c config/gunicorn.conf.py wsgi:app` on a free loopback port until the block exits.
 
     Waits until `/health` answers. The combined stdout/stderr (JSON log lines) is kept at `server.log_path`.
     `extra_args` go to gunicorn's command line, which overrides the config file (bench/: `--worker-class sync`).
+    `launcher` replaces `python -m gunicorn` (bench/tlog.py's A/B variant).
     """
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="seqgunicorn-"))
@@ -79,7 +80,8 @@ def start_gunicorn(database_url: str, env: dict[str, str] | None = None, workers
                         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), **(env or {}))
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"), *extra_args,
+            [*(launcher or [sys.executable, "-m", "gunicorn"]), "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+             *extra_args,
              "wsgi:app"],
             cwd=ROOT,
             env=full_env,
