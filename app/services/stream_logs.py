@@ -310,13 +310,35 @@ def _empty_checkpoint(key: LogKey, tenant_id: uuid.UUID, store_id: uuid.UUID,
                                persisted=False)
 
 
+def _check_before_signing(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, tree_size: int,
+                          root: bytes, latest: store.CheckpointRow | None) -> None:
+    """With one read of O(log n) stored nodes: the compact range's root MUST equal the root folded from the stored
+    subtrees and event rows, and the stored log MUST prove the new tree consistent with the latest signed one."""
+    root_plan = tlog.root_plan(tree_size)
+    proof_plan = tlog.consistency_plan(latest.tree_size, tree_size) if latest is not None else tlog.ProofPlan(())
+    wanted = tuple(dict.fromkeys(root_plan.nodes + proof_plan.nodes))
+    hashes = dict(zip(wanted, node_reader(conn, tenant_id, store_id)(wanted)))
+    if root_plan.assemble(hashes)[0] != root:
+        log.error("stored log nodes disagree with the stored compact range; refusing to sign",
+                  extra={"tenant_id": str(tenant_id), "store_id": str(store_id), "tree_size": tree_size})
+        raise LogIntegrityError(f"The stored log disagrees with itself at size {tree_size}; nothing was signed.")
+    if latest is not None and not tlog.verify_consistency(latest.tree_size, tree_size, proof_plan.assemble(hashes),
+                                                          latest.root_hash, root):
+        log.error("stored log is not consistent with the latest signed checkpoint; refusing to sign",
+                  extra={"tenant_id": str(tenant_id), "store_id": str(store_id), "signed_size": latest.tree_size,
+                         "tree_size": tree_size})
+        raise LogIntegrityError(f"The stored log is not consistent with the checkpoint signed at size "
+                                f"{latest.tree_size}; nothing was signed.")
+
+
 def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
                     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> SignedLogCheckpoint:
     """Sign and persist the checkpoint of the stream's current tree, or return the latest if the tree has not
     grown since. One transaction under the stream's checkpoint lock:
 
-    never a size below one already signed, never two different roots for one size, and never a checkpoint the
-    stored log cannot prove consistent with the latest one (verified with the pure verifier before signing).
+    never a size below one already signed, never two different roots for one size, never a root the stored
+    subtrees disagree with, and never a checkpoint the stored log cannot prove consistent with the latest one
+    (verified with the pure verifier before signing).
     :raise 503 LOG_NOT_READY: the log is still being backfilled. :raise 500 LOG_INTEGRITY: stored data contradicts
     a signed checkpoint.
     """
@@ -344,13 +366,7 @@ def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
                     raise LogIntegrityError(f"The log's root differs from the checkpoint signed for its size "
                                             f"({status.tree_size}).")
                 return _from_row(origin, latest)
-            proof = tlog.consistency_proof(latest.tree_size, status.tree_size, node_reader(conn, tenant_id, store_id))
-            if not tlog.verify_consistency(latest.tree_size, status.tree_size, proof, latest.root_hash, root):
-                log.error("stored log is not consistent with the latest signed checkpoint; refusing to sign",
-                          extra={"tenant_id": str(tenant_id), "store_id": str(store_id),
-                                 "signed_size": latest.tree_size, "tree_size": status.tree_size})
-                raise LogIntegrityError(f"The stored log is not consistent with the checkpoint signed at size "
-                                        f"{latest.tree_size}; nothing was signed.")
+        _check_before_signing(conn, tenant_id, store_id, status.tree_size, root, latest)
         checkpoint = Checkpoint(origin, status.tree_size, root)
         note = sign_checkpoint_note(checkpoint, key.signer(tenant_id, store_id))
         row = store.insert_checkpoint(conn, tenant_id, store_id, status.tree_size, root, note.decode(), now)

@@ -211,6 +211,25 @@ def test_signing_refuses_a_log_that_is_no_longer_consistent_with_what_was_signed
     assert [row.tree_size for row in _checkpoints(engine, log_stream)] == [10]
 
 
+@pytest.mark.parametrize("target", ["subtree", "frontier", "event"])
+def test_the_first_checkpoint_is_refused_over_a_log_that_disagrees_with_itself(engine, log_key, log_stream, target):
+    tenant, store_id = log_stream.tenant_id, log_stream.store_id
+    log_stream.add(13)
+    params = {"t": tenant, "s": store_id, "h": bytes(32)}
+    if target == "subtree":
+        _tamper(engine, "UPDATE log_nodes SET hash = :h WHERE tenant_id = :t AND store_id = :s AND level = 3 "
+                        "AND node_index = 0", "log_nodes", params)
+    elif target == "frontier":
+        _tamper(engine, "UPDATE stream_logs SET frontier = overlay(frontier placing :h from 33) "
+                        "WHERE tenant_id = :t AND store_id = :s", "stream_logs", params)
+    else:
+        _tamper(engine, "UPDATE events SET event_signing_hash = :h WHERE tenant_id = :t AND store_id = :s "
+                        "AND sequence_number = 13", "events", params)
+    with pytest.raises(service.LogIntegrityError, match="disagrees with itself"):
+        service.sign_checkpoint(engine, tenant, store_id, log_key)
+    assert _checkpoints(engine, log_stream) == []
+
+
 def test_the_database_refuses_a_smaller_or_repeated_checkpoint_and_changes(engine, log_key, log_stream):
     tenant, store_id = log_stream.tenant_id, log_stream.store_id
     log_stream.add(6)
