@@ -196,6 +196,68 @@ def ingest_ab(database_url: str, rounds: int, workers: int, requests_per_client:
             "with_over_without_median_pair": round(ratios[len(ratios) // 2], 3)}
 
 
+def _backend_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def inprocess_ab(database_url: str, rounds: int, requests_per_round: int) -> dict:
+    """CPU per signed 100-event request, with and without the log write, alternating: the worker's own CPU plus
+    its PostgreSQL backend's (one pooled connection, read from /proc), measured in one process. CPU time is what a
+    saturated machine runs out of, and it drifts far less with background load than throughput does."""
+    import ingest as ingest_module
+    from app import create_app
+    from app.client.signer import AgentSigner
+    from app.services import ingest as ingest_service
+    from app.services.agent_keys import register_agent_key
+    from app.services.api_keys import create_api_key
+
+    settings = Settings(database_url=database_url, max_db_connections=1, rate_limit_per_minute=0,
+                        log_level="WARNING", sequencer_signing_key=bytes.fromhex("42" * 32))
+    app = create_app(settings)
+    engine = app.extensions["sequencer"].engine
+    tenant, agent, seed = uuid.uuid4(), uuid.uuid4(), os.urandom(32)
+    signer = AgentSigner(seed, tenant, agent, 1)
+    register_agent_key(engine, tenant_id=tenant, agent_id=agent, key_id=1, public_key=signer.public_key)
+    secret, _ = create_api_key(engine, tenant_id=tenant, permissions="read_write")
+    headers = {"Authorization": f"ApiKey {secret}", "Content-Type": "application/json"}
+    with engine.connect() as conn:
+        backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    client = app.test_client()
+    original = ingest_service.extend_stream_log
+    samples: dict[str, list[float]] = {"with log": [], "without log": []}
+    counter = 0
+
+    def bodies(count: int) -> list[bytes]:
+        nonlocal counter
+        store = uuid.uuid4()
+        out = []
+        for _ in range(count):
+            events = [signer.build_event(store, "order", f"e{i}", "order.updated",
+                                         ingest_module._sample_payload(0, counter + i)) for i in range(100)]
+            counter += 100
+            out.append(json.dumps({"events": events}, separators=(",", ":")).encode())
+        return out
+
+    for round_number in range(rounds + 1):
+        for variant in (("with log", "without log") if round_number % 2 == 0 else ("without log", "with log")):
+            batch = bodies(requests_per_round)
+            ingest_service.extend_stream_log = original if variant == "with log" else (lambda *a, **k: False)
+            cpu, pg = time.process_time(), _backend_cpu_seconds(backend)
+            for body in batch:
+                response = client.post("/api/v1/ves/events/ingest", data=body, headers=headers)
+                assert response.status_code == 200 and response.json["eventsAccepted"] == 100
+            used = (time.process_time() - cpu + _backend_cpu_seconds(backend) - pg) / len(batch) * 1000
+            if round_number:
+                samples[variant].append(used)
+    ingest_service.extend_stream_log = original
+    engine.dispose()
+    means = {variant: sum(values) / len(values) for variant, values in samples.items()}
+    return {"cpu_ms_per_request": {variant: round(mean, 2) for variant, mean in means.items()},
+            "samples": {variant: [round(v, 2) for v in values] for variant, values in samples.items()},
+            "throughput_ratio_at_saturation": round(means["without log"] / means["with log"], 3)}
+
+
 def time_log_write(engine, batches: int) -> dict:
     """The log write alone, as ingest runs it: `extend_stream_log` for a 100-event batch, inside the transaction
     that inserted the events (insert untimed)."""
@@ -226,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ab-rounds", type=int, default=10, help="A/B pairs (0 skips the ingest comparison)")
     parser.add_argument("--ab-requests", type=int, default=15, help="100-event requests per client per burst")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cpu-rounds", type=int, default=10, help="in-process CPU A/B pairs (0 skips it)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -252,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         storage = {"events_bytes": sizes.events, "log_nodes_bytes": sizes.nodes, "log_node_rows": sizes.node_rows}
         print(f"  storage: events {sizes.events / 2**20:,.0f} MiB, log_nodes {sizes.nodes / 2**20:,.0f} MiB "
               f"({sizes.node_rows:,} rows)", flush=True)
+        cpu_ab = inprocess_ab(scratch.url, args.cpu_rounds, 10) if args.cpu_rounds else None
+        if cpu_ab:
+            print(f"  CPU per 100-event request (worker + its PostgreSQL backend): "
+                  f"with log {cpu_ab['cpu_ms_per_request']['with log']} ms, without "
+                  f"{cpu_ab['cpu_ms_per_request']['without log']} ms -> throughput ratio at saturation "
+                  f"{cpu_ab['throughput_ratio_at_saturation']}", flush=True)
         ab = ingest_ab(scratch.url, args.ab_rounds, args.workers, args.ab_requests) if args.ab_rounds else None
         if ab:
             print(f"  ingest with the log / without: {ab['with_log_mean']:,} / {ab['without_log_mean']:,} events/s "
@@ -259,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         results = {"events": args.events, "postgresql": pg_version, "python": platform.python_version(),
                    "cpus": os.cpu_count(), "load_average": os.getloadavg(), "build": build, "reads": reads,
-                   "storage": storage, "ingest_ab": ab}
+                   "storage": storage, "ingest_cpu_ab": cpu_ab, "ingest_ab": ab}
         if args.json:
             args.json.write_text(json.dumps(results, indent=2) + "\n")
     finally:

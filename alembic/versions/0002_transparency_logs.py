@@ -82,7 +82,7 @@ def upgrade() -> None:
     sa.Column('level', sa.SmallInteger(), nullable=False),
     sa.Column('node_index', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.LargeBinary(), nullable=False),
-    sa.CheckConstraint('level BETWEEN 1 AND 62', name=op.f('ck_log_nodes_level_stored')),
+    sa.CheckConstraint('level BETWEEN 3 AND 62', name=op.f('ck_log_nodes_level_stored')),
     sa.CheckConstraint('node_index >= 0', name=op.f('ck_log_nodes_node_index_nonnegative')),
     sa.CheckConstraint('octet_length(hash) = 32', name=op.f('ck_log_nodes_hash_len')),
     sa.PrimaryKeyConstraint('tenant_id', 'store_id', 'level', 'node_index', name=op.f('pk_log_nodes'))

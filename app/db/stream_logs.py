@@ -11,8 +11,9 @@ rules the callers MUST keep (app/services/stream_logs.py does):
   stored is the backstop.
 
 Each read is one statement touching O(log n) rows: `read_log_nodes` selects the requested perfect subtrees of
-level >= 1 from `log_nodes` and the requested leaves from `events` (level 0 is not stored: it is recomputed from
-the event row, the log's entries *are* the events).
+level >= `LOG_NODES_MIN_LEVEL` from `log_nodes` and the requested event rows from `events` (leaves and the small
+subtrees below that level are not stored: they are recomputed from the event rows — the log's entries *are* the
+events).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ _GROW_LOG = _uuid_params(sa.text(
 def save_log_growth(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, previous_size: int,
                     tree_size: int, frontier: bytes, nodes: Sequence[tuple[int, int, bytes]]) -> None:
     """Grow the log from `previous_size` to `tree_size` leaves: insert `nodes` (`(level, index, hash)`, level
-    >= 1) and store the new compact range, in one statement. Raises LogWriteConflict if the stored size is not
+    >= LOG_NODES_MIN_LEVEL) and store the new compact range, in one statement. Raises LogWriteConflict if the stored size is not
     `previous_size` (a missing row counts as size 0)."""
     params = {"t": tenant_id, "s": store_id, "size": tree_size, "frontier": frontier, "previous": previous_size,
               "levels": [node[0] for node in nodes], "indexes": [node[1] for node in nodes],
@@ -121,20 +122,26 @@ def read_log_status(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID)
 
 
 _READ_NODES = _uuid_params(sa.text(
-    "SELECT n.level, n.node_index, n.hash, NULL::bytea AS agent_signature FROM log_nodes n "
-    "JOIN unnest(CAST(:levels AS smallint[]), CAST(:indexes AS bigint[])) AS w(level, node_index) "
-    "ON n.level = w.level AND n.node_index = w.node_index "
-    "WHERE n.tenant_id = :t AND n.store_id = :s "
+    "SELECT w.level, w.node_index, n.hash, NULL::bytea AS agent_signature "
+    "FROM unnest(CAST(:levels AS smallint[]), CAST(:indexes AS bigint[])) AS w(level, node_index) "
+    "CROSS JOIN LATERAL (SELECT hash FROM log_nodes WHERE tenant_id = :t AND store_id = :s AND level = w.level "
+    "AND node_index = w.node_index LIMIT 1) AS n "
     "UNION ALL "
-    "SELECT 0, e.sequence_number, e.event_signing_hash, e.agent_signature FROM events e "
-    "WHERE e.tenant_id = :t AND e.store_id = :s AND e.sequence_number = ANY(CAST(:sequences AS bigint[]))"))
+    "SELECT 0, q.sequence_number, e.event_signing_hash, e.agent_signature "
+    "FROM unnest(CAST(:sequences AS bigint[])) AS q(sequence_number) "
+    "CROSS JOIN LATERAL (SELECT event_signing_hash, agent_signature FROM events WHERE tenant_id = :t "
+    "AND store_id = :s AND sequence_number = q.sequence_number LIMIT 1) AS e"))
 
 
 def read_log_nodes(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID,
                    nodes: Sequence[tuple[int, int]], sequence_numbers: Sequence[int]
                    ) -> tuple[dict[tuple[int, int], bytes], dict[int, EntryRow]]:
-    """Stored hashes of the perfect subtrees `nodes` (`(level, index)`, level >= 1) and the entry rows of the
-    events `sequence_numbers`, with one statement. Absent ones are simply missing from the result."""
+    """Stored hashes of the perfect subtrees `nodes` (`(level, index)`, level >= LOG_NODES_MIN_LEVEL) and the
+    entry rows of the events `sequence_numbers`, with one statement. Absent ones are simply missing from the result.
+
+    Each wanted node and event is one primary-key probe: a LATERAL subquery with LIMIT 1, which PostgreSQL cannot
+    flatten into a join reading all of the stream's rows (under skewed statistics it did, tests/log caught it).
+    """
     rows = conn.execute(_READ_NODES, {"t": tenant_id, "s": store_id, "levels": [n[0] for n in nodes],
                                       "indexes": [n[1] for n in nodes], "sequences": list(sequence_numbers)})
     stored: dict[tuple[int, int], bytes] = {}

@@ -243,8 +243,8 @@ event_schemas = Table(
 
 # The per-stream transparency logs of LOG.md (docs/LOG.md "Storage"). `stream_logs` is how far a stream's log is
 # built (`tree_size` leaves: events 1..tree_size) and its compact range (`frontier`: one 32-byte hash per set bit
-# of tree_size, largest subtree first). `log_nodes` holds every perfect subtree hash of level >= 1; level 0 (the
-# RFC 9162 leaf hash) is recomputed from the event row. `log_checkpoints` holds every checkpoint signed, a size
+# of tree_size, largest subtree first). `log_nodes` holds every perfect subtree hash of level >= LOG_NODES_MIN_LEVEL
+# (subtrees of 8 events and up); smaller ones are folded from the event rows on read. `log_checkpoints` holds every checkpoint signed, a size
 # at most once. log_nodes and log_checkpoints are append-only and tree_size never decreases (triggers installed
 # by migration 0002).
 stream_logs = Table(
@@ -260,6 +260,10 @@ stream_logs = Table(
     CheckConstraint("octet_length(frontier) = 32 * bit_count(tree_size::bit(64))", name="frontier_matches_size"),
 )
 
+LOG_NODES_MIN_LEVEL = 3
+"""Lowest level stored in log_nodes: one row per 8 events written (1/4 row per event in all), at most 2**3 - 1 event
+rows folded per proof element on read (docs/LOG.md "Storage")."""
+
 _node_hash = _hash32("hash")
 
 log_nodes = Table(
@@ -272,7 +276,7 @@ log_nodes = Table(
     _node_hash[0],
     PrimaryKeyConstraint("tenant_id", "store_id", "level", "node_index"),
     _node_hash[1],
-    CheckConstraint("level BETWEEN 1 AND 62", name="level_stored"),
+    CheckConstraint(f"level BETWEEN {LOG_NODES_MIN_LEVEL} AND 62", name="level_stored"),
     CheckConstraint("node_index >= 0", name="node_index_nonnegative"),
 )
 

@@ -35,6 +35,7 @@ from app.db.locks import set_lock_timeout
 from app.db.locks import stream_lock_key
 from app.db.stream_logs import EntryRow
 from app.db.stream_logs import LogStatus
+from app.db.tables import LOG_NODES_MIN_LEVEL
 from app.errors import BadRequest
 from app.errors import Conflict
 from app.errors import NotFound
@@ -137,7 +138,7 @@ def _grow(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, compact: 
                                     f"{compact.size + offset + 1}, got {row.sequence_number})")
     leaves = [tlog.hash_leaf(entry_of(tenant_id, store_id, row)) for row in entries]
     extended, completed = compact.extend(leaves)
-    nodes = [(node.level, node.index, value) for node, value in completed if node.level > 0]
+    nodes = [(node.level, node.index, value) for node, value in completed if node.level >= LOG_NODES_MIN_LEVEL]
     try:
         store.save_log_growth(conn, tenant_id, store_id, compact.size, extended.size, b"".join(extended.hashes),
                               nodes)
@@ -172,29 +173,38 @@ def extend_stream_log(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUI
 
 def node_reader(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID,
                 entries: dict[int, bytes] | None = None) -> tlog.NodeReader:
-    """A NodeReader over the stream's stored log: one statement per call (level >= 1 from `log_nodes`, leaves
-    recomputed from `events`). Raises LogIntegrityError for a node that should exist and does not. When `entries`
-    is given, the VES leaf hash of every leaf read is put there (keyed by leaf index)."""
+    """A NodeReader over the stream's stored log: one statement per call. Subtrees of level >= LOG_NODES_MIN_LEVEL
+    come from `log_nodes`; leaves and smaller subtrees (at most 2**LOG_NODES_MIN_LEVEL - 1 events each) are folded
+    from the event rows. Raises LogIntegrityError for a node or event that should exist and does not. When
+    `entries` is given, the VES leaf hash of every leaf read is put there (keyed by leaf index)."""
 
     def read(nodes: Sequence[tlog.Node]) -> list[bytes]:
+        folded = [n for n in nodes if n.level < LOG_NODES_MIN_LEVEL]
+        sequence_numbers = sorted({leaf + 1 for n in folded for leaf in range(n.start, n.end)})
         stored, rows = store.read_log_nodes(conn, tenant_id, store_id,
-                                            [(n.level, n.index) for n in nodes if n.level > 0],
-                                            [n.index + 1 for n in nodes if n.level == 0])
+                                            [(n.level, n.index) for n in nodes if n.level >= LOG_NODES_MIN_LEVEL],
+                                            sequence_numbers)
+        leaves: dict[int, bytes] = {}
+        for sequence_number in sequence_numbers:
+            row = rows.get(sequence_number)
+            if row is None:
+                raise LogIntegrityError(f"A log entry has no event (sequence number {sequence_number})")
+            entry = entry_of(tenant_id, store_id, row)
+            if entries is not None:
+                entries[sequence_number - 1] = entry
+            leaves[sequence_number - 1] = tlog.hash_leaf(entry)
         hashes = []
         for node in nodes:
-            if node.level == 0:
-                row = rows.get(node.index + 1)
-                if row is None:
-                    raise LogIntegrityError(f"A log entry has no event (sequence number {node.index + 1})")
-                entry = entry_of(tenant_id, store_id, row)
-                if entries is not None:
-                    entries[node.index] = entry
-                hashes.append(tlog.hash_leaf(entry))
-            else:
-                value = stored.get((node.level, node.index))
-                if value is None:
-                    raise LogIntegrityError(f"A stored log node is missing (level {node.level}, index {node.index})")
-                hashes.append(value)
+            if node.level < LOG_NODES_MIN_LEVEL:
+                level = [leaves[leaf] for leaf in range(node.start, node.end)]
+                while len(level) > 1:
+                    level = [tlog.hash_children(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+                hashes.append(level[0])
+                continue
+            value = stored.get((node.level, node.index))
+            if value is None:
+                raise LogIntegrityError(f"A stored log node is missing (level {node.level}, index {node.index})")
+            hashes.append(value)
         return hashes
 
     return read

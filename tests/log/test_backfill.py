@@ -18,6 +18,7 @@ from alembic import command
 from app.client.signer import AgentSigner
 from app.db.migrations import alembic_config
 from app.db.migrations import upgrade_to_head
+from app.db.tables import LOG_NODES_MIN_LEVEL
 from app.services import stream_logs as service
 from tests.commitments.event_rows import append_events
 from tests.controls import Stream
@@ -91,7 +92,7 @@ def _assert_log_is_the_events(engine, tenant, store, expect_complete: bool = Tru
         assert status.complete and len(entries) == status.head_sequence
     size = status.tree_size
     expected = {(level, index): ref.mth(entries[index << level:(index + 1) << level])
-                for level in range(1, max(size, 1).bit_length()) for index in range(size >> level)}
+                for level in range(LOG_NODES_MIN_LEVEL, max(size, 1).bit_length()) for index in range(size >> level)}
     assert stored_nodes(engine, tenant, store) == expected
     if size:
         with engine.connect() as conn:
