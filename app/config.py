@@ -79,7 +79,6 @@ class Settings:
     l2_chain_id: int = 84532001
     anchor_max_events: int = 1024
     log_signing_key: bytes | None = _secret_field()
-    log_signing_key_file: str | None = None
     log_origin: str = DEFAULT_LOG_ORIGIN
     log_max_delay_seconds: float = 5.0
     log_public: bool = False
@@ -302,18 +301,14 @@ def _log_origin(name: str, value: str) -> str:
 
 
 def _log_settings(env: _Env) -> dict:
-    """LOG_* of LOG.md. Without LOG_SIGNING_KEY on the embedded default (no DATABASE_URL), the log key is generated
-    once under ./var/ and reused (`app.log_key`); it is never the receipt key."""
-    from app.log_key import DEFAULT_LOG_KEY_FILE
-
+    """LOG_* of LOG.md. The log key is never the receipt key; without it on the embedded default, the server makes
+    one under ./var/ (`app.keyfiles.ensure_log_signing_key`)."""
     seed = env.get("LOG_SIGNING_KEY", _ed25519_seed)
     receipt_seed = env.get("VES_SEQUENCER_SIGNING_KEY", _ed25519_seed)
     if seed is not None and seed == receipt_seed:
         raise ConfigError("LOG_SIGNING_KEY must differ from VES_SEQUENCER_SIGNING_KEY (the log has a key of its own)")
-    embedded = env.raw("DATABASE_URL") is None
     return {
         "log_signing_key": seed,
-        "log_signing_key_file": str(DEFAULT_LOG_KEY_FILE) if seed is None and embedded else None,
         "log_origin": env.get("LOG_ORIGIN", _log_origin) or DEFAULT_LOG_ORIGIN,
         "log_max_delay_seconds": env.float("LOG_MAX_DELAY_SECONDS", 5.0, minimum=0.0, maximum=3600.0),
         "log_public": env.bool("LOG_PUBLIC", False),

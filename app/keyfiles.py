@@ -1,5 +1,5 @@
 """Secret seeds kept in files under `./var/` for the zero-configuration development default, and the server's
-receipt-key rule (`ensure_receipt_signing_key`).
+receipt-key and log-key rules (`ensure_receipt_signing_key`, `ensure_log_signing_key`).
 
 A seed file holds one line: the seed as lowercase hex. It is created once, atomically and with mode 0600, and read
 back unchanged on every later start, so keys made for `./bin/run` survive restarts. Production deployments pass
@@ -20,6 +20,7 @@ from app.config import Settings
 
 VAR_DIR = Path(__file__).resolve().parents[1] / "var"
 RECEIPT_KEY_FILE = "receipt-signing-key"
+LOG_KEY_FILE = "log-signing-key"
 
 log = logging.getLogger("stateset_sequencer.startup")
 
@@ -120,3 +121,21 @@ def ensure_receipt_signing_key(settings: Settings, environ: MutableMapping[str, 
     raise ConfigError("VES_SEQUENCER_SIGNING_KEY is not set: with DATABASE_URL given the sequencer needs a 32-byte "
                       "Ed25519 seed to sign receipts (generate one with `openssl rand -hex 32` and keep it secret), "
                       "or set ALLOW_UNSIGNED_RECEIPTS=1 to run with unsigned receipts")
+
+
+def ensure_log_signing_key(settings: Settings, environ: MutableMapping[str, str] | None = None,
+                           var_dir: Path = VAR_DIR) -> Settings:
+    """The rule for the transparency-log key (LOG.md), applied with the receipt key's in the gunicorn master.
+
+    - `LOG_SIGNING_KEY` set: used as given (config refuses it equal to the receipt key).
+    - `DATABASE_URL` unset (the embedded development default): the seed in `var_dir/log-signing-key`, made on the
+      first start and reused; exported as `LOG_SIGNING_KEY` for the workers.
+    - `DATABASE_URL` set without a key: unchanged. Logs are still built in every ingest, but no checkpoint can be
+      signed until the key is set (docs/LOG.md).
+    """
+    environ = os.environ if environ is None else environ
+    if settings.log_signing_key is not None or settings.database_url is not None:
+        return settings
+    seed = load_or_create_seed(var_dir / LOG_KEY_FILE)
+    environ["LOG_SIGNING_KEY"] = seed.hex()
+    return settings.replace(log_signing_key=seed)

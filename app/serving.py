@@ -21,11 +21,12 @@ from app.startup import with_database
 
 
 def load_settings_or_exit() -> Settings:
-    """The server's settings, validated once in the master with the receipt-key rule (`app.keyfiles`); on a bad
-    value, one line naming it and exit 2."""
+    """The server's settings, validated once in the master with the receipt-key and log-key rules (`app.keyfiles`);
+    on a bad value, one line naming it and exit 2."""
+    from app.keyfiles import ensure_log_signing_key
     from app.keyfiles import ensure_receipt_signing_key
 
-    return settings_or_exit(ensure_receipt_signing_key)
+    return settings_or_exit(ensure_receipt_signing_key, ensure_log_signing_key)
 
 
 def prepare_master(settings: Settings) -> None:

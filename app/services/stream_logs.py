@@ -28,6 +28,7 @@ from dataclasses import field
 from sqlalchemy import Connection
 from sqlalchemy import Engine
 
+from app.config import Settings
 from app.db import stream_logs as store
 from app.db.locks import checkpoint_lock_key
 from app.db.locks import lock_transaction
@@ -101,6 +102,13 @@ class LogKey:
 
     def __post_init__(self) -> None:
         stream_origin(self.log_origin, bytes(HASH_SIZE))  # validates the origin once
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LogKey | None:
+        """`LOG_SIGNING_KEY` under `LOG_ORIGIN`, or None when no key is configured (no checkpoint can be signed)."""
+        if settings.log_signing_key is None:
+            return None
+        return cls(settings.log_origin, settings.log_signing_key)
 
     @property
     def public_key(self) -> bytes:

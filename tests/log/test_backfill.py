@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from app.client.signer import AgentSigner
+from app.db.locks import stream_lock_key
 from app.db.migrations import alembic_config
 from app.db.migrations import upgrade_to_head
 from app.db.tables import LOG_NODES_MIN_LEVEL
@@ -32,12 +34,14 @@ from tests.support.servers import ROOT
 from tests.ves import tlog_reference as ref
 
 OLD_STREAM_SIZES = (1200, 301, 1)
+FIRST_TENANT = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 
 @pytest.fixture
 def previous_schema_database(database_server_url):
     """A database at revision 0001 holding events in three streams (some unsigned), as the previous release left
-    it, then migrated to head. Yields `(url, [(tenant_id, store_id), ...])`."""
+    it, then migrated to head. Yields `(url, [(tenant_id, store_id), ...])`; the largest stream's tenant sorts
+    first, so the backfill (which walks streams in key order) starts with it."""
     url = create_database(database_server_url, prefix="seqlogs")
     engine = sa.create_engine(url)
     try:
@@ -45,8 +49,8 @@ def previous_schema_database(database_server_url):
         with engine.connect() as conn:
             assert not sa.inspect(conn).has_table("stream_logs")
         streams = []
-        for size in OLD_STREAM_SIZES:
-            tenant, store = uuid.uuid4(), uuid.uuid4()
+        for position, size in enumerate(OLD_STREAM_SIZES):
+            tenant, store = (FIRST_TENANT if position == 0 else uuid.uuid4()), uuid.uuid4()
             for start in range(0, size, 400):
                 count = min(400, size - start)
                 append_events(engine, tenant, store, count, unsigned=frozenset(range(start + 1, start + count, 5)))
@@ -76,7 +80,8 @@ def _writer_for(client, engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> St
 
 
 def _cli(url: str, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=url, DB_MIGRATE_ON_STARTUP="0", LOG_LEVEL="warning", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, DATABASE_URL=url, DB_MIGRATE_ON_STARTUP="0", LOG_LEVEL="warning", PYTHONPATH=str(ROOT),
+               STREAM_LOCK_TIMEOUT_MS="60000")
     return subprocess.Popen([sys.executable, "-m", "app.cli", "build-logs", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -100,7 +105,23 @@ def _assert_log_is_the_events(engine, tenant, store, expect_complete: bool = Tru
     return size
 
 
+def _wait_until_a_backfill_waits_for_a_lock(engine, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar()
+            if waiting:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the backfill never reached the held stream lock")
+
+
 def test_backfill_killed_midway_and_resumed_while_ingest_continues(previous_schema_database, make_app, log_key):
+    """Run 1 is bounded (300 events of the big stream); run 2 is SIGKILLed inside its next chunk's transaction
+    (while it waits for the stream lock the test holds); run 3 finishes. Two writers ingest into an old and a
+    new stream throughout, except while the test holds the lock."""
     url, old_streams = previous_schema_database
     app = make_app(database_url=url)
     engine = app.extensions["sequencer"].engine
@@ -110,6 +131,9 @@ def test_backfill_killed_midway_and_resumed_while_ingest_continues(previous_sche
     new_writer = Stream(client, engine)
 
     stop = threading.Event()
+    open_gate = threading.Event()
+    open_gate.set()
+    in_request = threading.Lock()
     errors: list[BaseException] = []
     rounds = {"old": 0, "new": 0}
 
@@ -117,42 +141,52 @@ def test_backfill_killed_midway_and_resumed_while_ingest_continues(previous_sche
         writer_client = app.test_client()
         try:
             while not stop.is_set():
-                for name, writer in (("old", old_writer), ("new", new_writer)):
-                    events = [writer.event(f"{name}-{rounds[name]}-{i}") for i in range(5)]
-                    response = writer_client.post("/api/v1/ves/events/ingest", headers=writer.headers,
-                                                  json={"agent_id": str(writer.agent_id), "events": events})
-                    assert response.status_code == 200 and response.json["eventsAccepted"] == 5, response.json
-                    rounds[name] += 1
+                open_gate.wait()
+                with in_request:
+                    for name, writer in (("old", old_writer), ("new", new_writer)):
+                        events = [writer.event(f"{name}-{rounds[name]}-{i}") for i in range(5)]
+                        response = writer_client.post("/api/v1/ves/events/ingest", headers=writer.headers,
+                                                      json={"agent_id": str(writer.agent_id), "events": events})
+                        assert response.status_code == 200 and response.json["eventsAccepted"] == 5, response.json
+                        rounds[name] += 1
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     thread = threading.Thread(target=ingest)
     thread.start()
     try:
-        first_run = _cli(url, "--chunk", "100", "--verbose")
-        big = f"stream {big_tenant}/{big_store}: "
-        chunks_of_big = 0
-        try:
-            while chunks_of_big < 3:
-                line = first_run.stdout.readline()
-                assert line, first_run.stderr.read()
-                chunks_of_big += line.startswith(big)
-        finally:
-            os.kill(first_run.pid, signal.SIGKILL)
-            first_run.wait(timeout=30)
-            first_run.stdout.close()
-            first_run.stderr.close()
-        assert first_run.returncode == -signal.SIGKILL
-        partial = _assert_log_is_the_events(engine, big_tenant, big_store, expect_complete=False)
-        assert 0 < partial < OLD_STREAM_SIZES[0] and partial % 100 == 0
+        bounded = _cli(url, "--chunk", "100", "--max-events", "300")
+        out, err = bounded.communicate(timeout=120)
+        assert bounded.returncode == 0, err
+        assert "300 events logged" in out, out
+        assert _assert_log_is_the_events(engine, big_tenant, big_store, expect_complete=False) == 300
+
+        open_gate.clear()
+        with in_request:
+            holder = engine.connect()
+            try:
+                holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": stream_lock_key(big_tenant, big_store)})
+                killed = _cli(url, "--chunk", "100")
+                try:
+                    _wait_until_a_backfill_waits_for_a_lock(engine)
+                finally:
+                    os.kill(killed.pid, signal.SIGKILL)
+                    killed.communicate(timeout=30)
+                assert killed.returncode == -signal.SIGKILL
+            finally:
+                holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+                holder.close()
+        open_gate.set()
+        assert _assert_log_is_the_events(engine, big_tenant, big_store, expect_complete=False) == 300
         with pytest.raises(service.LogNotReady):
             service.current_checkpoint(engine, big_tenant, big_store, log_key, max_delay_seconds=0)
 
-        second_run = _cli(url, "--chunk", "100")
-        out, err = second_run.communicate(timeout=300)
-        assert second_run.returncode == 0, err
+        resumed = _cli(url, "--chunk", "100")
+        out, err = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, err
         assert "remaining: 0 streams, 0 events" in out, out
     finally:
+        open_gate.set()
         stop.set()
         thread.join(timeout=120)
     assert errors == []

@@ -1,18 +1,19 @@
-"""LOG_SIGNING_KEY, LOG_ORIGIN, LOG_MAX_DELAY_SECONDS, LOG_PUBLIC (app/config.py) and the embedded default's key file
-(app/log_key.py)."""
+"""LOG_SIGNING_KEY, LOG_ORIGIN, LOG_MAX_DELAY_SECONDS, LOG_PUBLIC (app/config.py), the embedded default's log key
+file (`app.keyfiles.ensure_log_signing_key`) and `LogKey.from_settings`."""
 
 from __future__ import annotations
 
 import stat
-import threading
 
 import pytest
 
 from app.config import ConfigError
 from app.config import Settings
-from app.log_key import DEFAULT_LOG_KEY_FILE
-from app.log_key import load_or_create_seed
-from app.log_key import log_key
+from app.keyfiles import LOG_KEY_FILE
+from app.keyfiles import RECEIPT_KEY_FILE
+from app.keyfiles import ensure_log_signing_key
+from app.keyfiles import ensure_receipt_signing_key
+from app.services.stream_logs import LogKey
 from app.ves.signing import public_key_from_seed
 
 DB = {"DATABASE_URL": "postgresql://db.example/sequencer"}
@@ -20,10 +21,10 @@ DB = {"DATABASE_URL": "postgresql://db.example/sequencer"}
 
 def test_defaults():
     settings = Settings.from_env(DB)
-    assert (settings.log_signing_key, settings.log_signing_key_file) == (None, None)
+    assert settings.log_signing_key is None
     assert settings.log_origin == "localhost/stateset-sequencer"
     assert settings.log_max_delay_seconds == 5.0 and settings.log_public is False
-    assert log_key(settings) is None
+    assert LogKey.from_settings(settings) is None
 
 
 def test_every_variable_is_read():
@@ -32,7 +33,7 @@ def test_every_variable_is_read():
     assert settings.log_signing_key == bytes([0xAB]) * 32
     assert (settings.log_origin, settings.log_max_delay_seconds, settings.log_public) == (
         "sequencer.example.com/ves", 2.5, True)
-    key = log_key(settings)
+    key = LogKey.from_settings(settings)
     assert key.public_key == public_key_from_seed(bytes([0xAB]) * 32) and key.log_origin == "sequencer.example.com/ves"
     assert "ab" * 32 not in repr(settings) and "ab" * 32 not in repr(key)
 
@@ -62,51 +63,25 @@ def test_bad_values_name_the_variable(env, variable):
         Settings.from_env({**DB, **env})
 
 
-def test_the_embedded_default_uses_a_key_file_under_var():
-    settings = Settings.from_env({})
-    assert settings.log_signing_key is None and settings.log_signing_key_file == str(DEFAULT_LOG_KEY_FILE)
-    assert DEFAULT_LOG_KEY_FILE.parent.name == "var"
-    assert Settings.from_env({"LOG_SIGNING_KEY": "ab" * 32}).log_signing_key_file is None
-
-
-def test_the_key_file_is_created_once_with_mode_0600_and_reused(tmp_path):
-    path = tmp_path / "var" / "log_signing_key"
-    settings = Settings(log_signing_key_file=str(path))
-    first = log_key(settings)
+def test_the_embedded_default_keeps_one_log_key_under_var_and_exports_it(tmp_path):
+    environ = {}
+    first = ensure_log_signing_key(ensure_receipt_signing_key(Settings.from_env({}), environ, var_dir=tmp_path),
+                                   environ, var_dir=tmp_path)
+    path = tmp_path / LOG_KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert log_key(settings).public_key == first.public_key
-    assert len(bytes.fromhex(path.read_text().strip())) == 32
+    assert first.log_signing_key.hex() == path.read_text().strip() == environ["LOG_SIGNING_KEY"]
+    assert first.log_signing_key != first.sequencer_signing_key
+    assert (tmp_path / RECEIPT_KEY_FILE).read_text() != path.read_text()
+    assert Settings.from_env(environ).log_signing_key == first.log_signing_key, "workers read it back"
+    again = ensure_log_signing_key(Settings.from_env({}), {}, var_dir=tmp_path)
+    assert again.log_signing_key == first.log_signing_key
 
 
-def test_concurrent_first_starts_agree_on_one_key(tmp_path):
-    path = tmp_path / "log_signing_key"
-    seeds: list[bytes] = []
-    barrier = threading.Barrier(8)
-
-    def start() -> None:
-        barrier.wait()
-        seeds.append(load_or_create_seed(path))
-
-    threads = [threading.Thread(target=start) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(seeds) == 8 and len(set(seeds)) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["log_signing_key"]
-
-
-def test_a_key_file_others_can_read_or_that_is_malformed_is_refused(tmp_path):
-    path = tmp_path / "log_signing_key"
-    path.write_text("ab" * 32 + "\n")
-    path.chmod(0o644)
-    with pytest.raises(ConfigError, match="owner only"):
-        load_or_create_seed(path)
-    path.chmod(0o600)
-    assert load_or_create_seed(path) == bytes([0xAB]) * 32
-    path.write_text("ab" * 31)
-    with pytest.raises(ConfigError, match="32-byte"):
-        load_or_create_seed(path)
-    path.write_text("not hex")
-    with pytest.raises(ConfigError, match="hex"):
-        load_or_create_seed(path)
+def test_a_given_key_or_production_makes_no_file(tmp_path):
+    given = Settings.from_env({"LOG_SIGNING_KEY": "ab" * 32})
+    environ = {}
+    assert ensure_log_signing_key(given, environ, var_dir=tmp_path) is given
+    production = Settings.from_env(DB)
+    assert ensure_log_signing_key(production, environ, var_dir=tmp_path) is production
+    assert environ == {} and list(tmp_path.iterdir()) == []
+    assert LogKey.from_settings(production) is None
