@@ -38,8 +38,7 @@ def cmd_build_logs(args) -> int:
                   f"{progress.head_sequence} events logged", flush=True)
 
     try:
-        summary = backfill_logs(engine, chunk_events=args.chunk, max_events=args.max_events,
-                                lock_timeout_ms=settings.stream_lock_timeout_ms, on_progress=report)
+        summary = backfill_logs(engine, chunk_events=args.chunk, max_events=args.max_events, on_progress=report)
     finally:
         engine.dispose()
     print(f"logs built: {summary.streams_completed} streams completed, {summary.events_logged} events logged; "

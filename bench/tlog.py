@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch = ScratchDatabase(args.database_url, prefix="benchtlog")
     try:
-        settings = Settings(database_url=scratch.url, max_db_connections=2)
+        settings = Settings(database_url=scratch.url, max_db_connections=2, db_statement_timeout_ms=600_000)
         engine = make_engine(settings, pool_size=2)
         upgrade_to_head(engine)
         with engine.connect() as conn:

@@ -58,7 +58,6 @@ from app.ves.signing import public_key_from_seed
 log = logging.getLogger("stateset_sequencer.stream_logs")
 
 DEFAULT_BACKFILL_CHUNK = 2000
-DEFAULT_LOCK_TIMEOUT_MS = 10000
 
 
 class LogNotReady(ServiceUnavailable):
@@ -350,7 +349,7 @@ def _check_before_signing(conn: Connection, tenant_id: uuid.UUID, store_id: uuid
 
 
 def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
-                    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> SignedLogCheckpoint:
+                    lock_timeout_ms: int | None = None) -> SignedLogCheckpoint:
     """Sign and persist the checkpoint of the stream's current tree, or return the latest if the tree has not
     grown since. One transaction under the stream's checkpoint lock:
 
@@ -362,7 +361,8 @@ def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
     """
     origin = key.origin(tenant_id, store_id)
     with engine.begin() as conn:
-        set_lock_timeout(conn, lock_timeout_ms)
+        if lock_timeout_ms is not None:
+            set_lock_timeout(conn, lock_timeout_ms)
         lock_transaction(conn, checkpoint_lock_key(tenant_id, store_id))
         now = store.transaction_time(conn)
         status = log_status(conn, tenant_id, store_id)
@@ -394,7 +394,7 @@ def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
 
 
 def current_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
-                       max_delay_seconds: float, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
+                       max_delay_seconds: float, lock_timeout_ms: int | None = None
                        ) -> SignedLogCheckpoint:
     """The checkpoint to serve now: the latest signed one while `checkpoint_due` says it still covers every event
     older than `max_delay_seconds`, else a new one (`sign_checkpoint`). :raise 503 LOG_NOT_READY."""
@@ -430,14 +430,16 @@ class BackfillProgress:
 
 def backfill_chunk(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID,
                    chunk_events: int = DEFAULT_BACKFILL_CHUNK,
-                   lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> BackfillProgress:
+                   lock_timeout_ms: int | None = None) -> BackfillProgress:
     """Log up to `chunk_events` more events of one stream, in one short transaction under the stream's sequencing
     lock (so ingest, which extends only complete logs, waits at most one chunk). Resumable: progress is the
-    committed `tree_size`; a killed run loses at most its current chunk."""
+    committed `tree_size`; a killed run loses at most its current chunk. `lock_timeout_ms` None keeps the engine's
+    per-transaction bound (STREAM_LOCK_TIMEOUT_MS)."""
     if isinstance(chunk_events, bool) or not isinstance(chunk_events, int) or chunk_events < 1:
         raise ValueError("chunk_events must be a positive integer")
     with engine.begin() as conn:
-        set_lock_timeout(conn, lock_timeout_ms)
+        if lock_timeout_ms is not None:
+            set_lock_timeout(conn, lock_timeout_ms)
         lock_transaction(conn, stream_lock_key(tenant_id, store_id))
         status = log_status(conn, tenant_id, store_id)
         if status.tree_size >= status.head_sequence:
@@ -462,7 +464,7 @@ class BackfillSummary:
 
 
 def backfill_logs(engine: Engine, chunk_events: int = DEFAULT_BACKFILL_CHUNK, max_events: int | None = None,
-                  lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+                  lock_timeout_ms: int | None = None,
                   on_progress: Callable[[BackfillProgress], None] | None = None) -> BackfillSummary:
     """Build the logs of every stream whose log is behind its head (streams from before migration 0002), chunk by
     chunk, while ingest continues; stop after about `max_events` (bounded runs, e.g. from cron). Resumable: run it

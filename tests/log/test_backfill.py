@@ -80,8 +80,7 @@ def _writer_for(client, engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> St
 
 
 def _cli(url: str, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=url, DB_MIGRATE_ON_STARTUP="0", LOG_LEVEL="warning", PYTHONPATH=str(ROOT),
-               STREAM_LOCK_TIMEOUT_MS="60000")
+    env = dict(os.environ, DATABASE_URL=url, DB_MIGRATE_ON_STARTUP="0", LOG_LEVEL="warning", PYTHONPATH=str(ROOT))
     return subprocess.Popen([sys.executable, "-m", "app.cli", "build-logs", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

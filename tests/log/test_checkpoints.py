@@ -178,7 +178,7 @@ def test_a_worker_killed_while_signing_leaves_nothing_and_blocks_nothing(engine,
         worker.stderr.close()
     assert [row.tree_size for row in _checkpoints(engine, log_stream)] == [4]
     log_stream.add(1)
-    resumed = service.sign_checkpoint(engine, tenant, store_id, log_key, lock_timeout_ms=5000)
+    resumed = service.sign_checkpoint(engine, tenant, store_id, log_key)
     assert resumed.checkpoint.tree_size == 8
     _assert_signed_history_is_one_growing_log(engine, log_key, log_stream)
 
