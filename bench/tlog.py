@@ -6,10 +6,11 @@
 2. Times, at that size, through the service functions the HTTP edge calls (one fresh pooled connection per call):
    serving the latest checkpoint, signing a new one after 10 more events (consistency check included), an
    inclusion proof, a consistency proof and a root at a random size. Target: < 20 ms each.
-3. Ingest throughput with and without the log write, A/B alternating in one run on one database: gunicorn as
-   shipped vs gunicorn with `extend_stream_log` replaced by a no-op (bench/gunicorn_without_log.py), signed
-   100-event batches from 4 client processes on their own streams (bench/ingest.py's headline case). Target:
-   within 10 %.
+3. Ingest throughput with and without the log write, A/B in one run on one database: gunicorn as shipped vs
+   gunicorn with `extend_stream_log` replaced by a no-op (bench/gunicorn_without_log.py), loaded in alternating
+   bursts of signed 100-event batches from 4 client processes on their own streams: events/s, and CPU per event
+   of the server plus PostgreSQL (steadier under background load); and the CPU per request (worker + its
+   PostgreSQL backend) in one process, alternating. Target: within 10 %.
 
     .venv/bin/python bench/tlog.py                      # embedded PostgreSQL, ~4 min
     .venv/bin/python bench/tlog.py --events 100000 --ab-rounds 1   # smoke run
@@ -155,6 +156,33 @@ def time_reads(engine, tenant, store, samples: int) -> dict:
     return {name: percentiles(values) for name, values in results.items()} | {"tree_size": size}
 
 
+def _process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                pass
+    return found
+
+
+def _server_cpu(server_pid: int, postmaster: int) -> float:
+    """CPU seconds so far of one gunicorn (master and workers) plus every PostgreSQL process of the bench's own
+    server (both variants share it, so its share is what each burst adds)."""
+    pids = [server_pid, *_children(server_pid), postmaster, *_children(postmaster)]
+    return sum(_process_cpu_seconds(pid) for pid in pids)
+
+
 def _server(stack, database_url: str, without_log: bool, workers: int):
     launcher = [sys.executable, str(ROOT / "bench" / "gunicorn_without_log.py")] if without_log else None
     server = stack.enter_context(start_gunicorn(database_url, env=ingest_bench._server_env("warning"),
@@ -162,38 +190,63 @@ def _server(stack, database_url: str, without_log: bool, workers: int):
     tenant, agent, api_key, seed = ingest_bench._setup_tenant(server.url)
     ingest_bench.run_ingest_case(server.url, api_key, tenant, agent, seed, ingest_bench.Case(100, 4, False, 3),
                                  workers)
-    return server.url, api_key, tenant, agent, seed
+    return server, (server.url, api_key, tenant, agent, seed)
 
 
 def ingest_ab(database_url: str, rounds: int, workers: int, requests_per_client: int) -> dict:
-    """Both variants run side by side on one database; short bursts alternate between them (order flipped every
-    round), so drifting background load hits both alike. Each burst: signed 100-event batches, 4 client processes,
-    a fresh stream per client."""
+    """Both variants run side by side on one database and are loaded in alternating bursts (order flipped every
+    round): signed 100-event batches from 4 client processes, a fresh stream per client. For each burst: the
+    events/s (drifts with background load) and the CPU per event of that gunicorn plus the bench's PostgreSQL
+    (what a saturated machine runs out of, and far steadier)."""
     import contextlib
 
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    def wal_position() -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")).scalar()
     case = ingest_bench.Case(100, 4, False, requests_per_client)
     runs = []
     with contextlib.ExitStack() as stack:
+        stack.callback(engine.dispose)
         servers = {False: _server(stack, database_url, False, workers), True: _server(stack, database_url, True,
                                                                                        workers)}
         for round_number in range(rounds):
             pair = {}
             for without_log in ((False, True) if round_number % 2 == 0 else (True, False)):
-                url, api_key, tenant, agent, seed = servers[without_log]
+                server, (url, api_key, tenant, agent, seed) = servers[without_log]
+                cpu, wal = _server_cpu(server.process.pid, postmaster), wal_position()
                 result = ingest_bench.run_ingest_case(url, api_key, tenant, agent, seed, case, workers)
-                pair[without_log] = result
+                cpu_per_event = (_server_cpu(server.process.pid, postmaster) - cpu) / result.events * 1e6
+                wal_per_event = (wal_position() - wal) / result.events
+                pair[without_log] = (result.events_per_s, cpu_per_event)
                 runs.append({"round": round_number + 1, "variant": "without log" if without_log else "with log",
-                             "events_per_s": round(result.events_per_s), "p50_ms": round(result.p50_ms, 1),
-                             "p99_ms": round(result.p99_ms, 1)})
-            print(f"  ingest A/B round {round_number + 1:>2}: with log {pair[False].events_per_s:>6,.0f} events/s, "
-                  f"without {pair[True].events_per_s:>6,.0f} events/s", flush=True)
-    with_log = [r["events_per_s"] for r in runs if r["variant"] == "with log"]
-    without = [r["events_per_s"] for r in runs if r["variant"] == "without log"]
-    ratios = sorted(a / b for a, b in zip(with_log, without))
-    return {"runs": runs, "with_log_mean": round(sum(with_log) / len(with_log)),
-            "without_log_mean": round(sum(without) / len(without)),
-            "with_over_without_of_means": round(sum(with_log) / sum(without), 3),
-            "with_over_without_median_pair": round(ratios[len(ratios) // 2], 3)}
+                             "events_per_s": round(result.events_per_s), "cpu_us_per_event": round(cpu_per_event),
+                             "wal_bytes_per_event": round(wal_per_event),
+                             "p50_ms": round(result.p50_ms, 1), "p99_ms": round(result.p99_ms, 1)})
+            print(f"  ingest A/B round {round_number + 1:>2}: with log {pair[False][0]:>6,.0f} events/s "
+                  f"{pair[False][1]:>4,.0f} us CPU/event; without {pair[True][0]:>6,.0f} events/s "
+                  f"{pair[True][1]:>4,.0f} us CPU/event", flush=True)
+
+    def values(variant: str, key: str) -> list[float]:
+        return [r[key] for r in runs if r["variant"] == variant]
+
+    rate_ratios = sorted(a / b for a, b in zip(values("with log", "events_per_s"), values("without log",
+                                                                                          "events_per_s")))
+    cpu_ratios = sorted(b / a for a, b in zip(values("with log", "cpu_us_per_event"),
+                                              values("without log", "cpu_us_per_event")))
+    return {"runs": runs,
+            "with_log_events_per_s_mean": round(sum(values("with log", "events_per_s")) / rounds),
+            "without_log_events_per_s_mean": round(sum(values("without log", "events_per_s")) / rounds),
+            "rate_ratio_median_pair": round(rate_ratios[len(rate_ratios) // 2], 3),
+            "with_log_cpu_us_per_event_mean": round(sum(values("with log", "cpu_us_per_event")) / rounds),
+            "without_log_cpu_us_per_event_mean": round(sum(values("without log", "cpu_us_per_event")) / rounds),
+            "throughput_at_saturation_ratio_median_pair": round(cpu_ratios[len(cpu_ratios) // 2], 3),
+            "with_log_wal_bytes_per_event_mean": round(sum(values("with log", "wal_bytes_per_event")) / rounds),
+            "without_log_wal_bytes_per_event_mean": round(sum(values("without log", "wal_bytes_per_event")) / rounds)}
 
 
 def _backend_cpu_seconds(pid: int) -> float:
@@ -323,8 +376,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{cpu_ab['throughput_ratio_at_saturation']}", flush=True)
         ab = ingest_ab(scratch.url, args.ab_rounds, args.workers, args.ab_requests) if args.ab_rounds else None
         if ab:
-            print(f"  ingest with the log / without: {ab['with_log_mean']:,} / {ab['without_log_mean']:,} events/s "
-                  f"= {ab['with_over_without_of_means']:.3f} (median of pairs {ab['with_over_without_median_pair']})",
+            print(f"  ingest with the log / without: {ab['with_log_events_per_s_mean']:,} / "
+                  f"{ab['without_log_events_per_s_mean']:,} events/s (median ratio of pairs "
+                  f"{ab['rate_ratio_median_pair']}); CPU per event {ab['with_log_cpu_us_per_event_mean']} / "
+                  f"{ab['without_log_cpu_us_per_event_mean']} us, throughput at saturation ratio (median of pairs) "
+                  f"{ab['throughput_at_saturation_ratio_median_pair']}; WAL per event "
+                  f"{ab['with_log_wal_bytes_per_event_mean']} / {ab['without_log_wal_bytes_per_event_mean']} bytes",
                   flush=True)
         results = {"events": args.events, "postgresql": pg_version, "python": platform.python_version(),
                    "cpus": os.cpu_count(), "load_average": os.getloadavg(), "build": build, "reads": reads,

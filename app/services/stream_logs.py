@@ -52,6 +52,7 @@ from app.ves.checkpoint import stream_verifier
 from app.ves.hashing import HASH_SIZE
 from app.ves.hashing import stream_id
 from app.ves.merkle import leaf_hash as ves_leaf_hash
+from app.ves.merkle import stream_leaf_hashes
 from app.ves.note import NoteSigner
 from app.ves.signing import public_key_from_seed
 
@@ -143,7 +144,9 @@ def _grow(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, compact: 
         if row.sequence_number != compact.size + offset + 1:
             raise LogIntegrityError(f"Log entries are not contiguous (expected sequence number "
                                     f"{compact.size + offset + 1}, got {row.sequence_number})")
-    leaves = [tlog.hash_leaf(entry_of(tenant_id, store_id, row)) for row in entries]
+    entries_hashed = stream_leaf_hashes(tenant_id, store_id, ((row.sequence_number, row.event_signing_hash,
+                                                                row.agent_signature) for row in entries))
+    leaves = [tlog.hash_leaf(entry) for entry in entries_hashed]
     extended, completed = compact.extend(leaves)
     nodes = [(node.level, node.index, value) for node, value in completed if node.level >= LOG_NODES_MIN_LEVEL]
     try:

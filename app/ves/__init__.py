@@ -73,6 +73,7 @@ from app.ves.merkle import merkle_root
 from app.ves.merkle import node_hash
 from app.ves.merkle import padded_leaf_count
 from app.ves.merkle import state_root
+from app.ves.merkle import stream_leaf_hashes
 from app.ves.merkle import tree_depth
 from app.ves.merkle import verify_inclusion
 from app.ves.signing import Ed25519Signer
@@ -140,6 +141,7 @@ __all__ = [
     "recipients_hash",
     "sign",
     "state_root",
+    "stream_leaf_hashes",
     "str_field",
     "stream_id",
     "tree_depth",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,6 +52,25 @@ def leaf_hash(
         )
     )
     return hashlib.sha256(preimage).digest()
+
+
+def stream_leaf_hashes(
+    tenant_id: uuid.UUID | str,
+    store_id: uuid.UUID | str,
+    entries: Iterable[tuple[int, bytes, bytes | None]],
+) -> list[bytes]:
+    """`leaf_hash` of many events of one stream, `entries` being `(sequence_number, event_signing_hash,
+    agent_signature)`: the same bytes, with the stream's prefix encoded once (the log write of every ingest)."""
+    prefix = TAG_LEAF + uuid_bytes(tenant_id, "tenant_id") + uuid_bytes(store_id, "store_id")
+    sha256 = hashlib.sha256
+    hashes = []
+    for sequence_number, signing_hash, signature in entries:
+        signature = UNSIGNED_AGENT_SIGNATURE if not signature else signature
+        if len(signing_hash) != HASH_SIZE or len(signature) != SIGNATURE_SIZE:
+            raise InvalidEncoding(f"Invalid event signing hash or agent signature (sequence number: "
+                                  f"{sequence_number})")
+        hashes.append(sha256(prefix + u64(sequence_number) + bytes(signing_hash) + bytes(signature)).digest())
+    return hashes
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

@@ -286,3 +286,23 @@ def test_mutated_proof_is_rejected(genuine, mutation):
     mutated = MUTATIONS[mutation](genuine)
     assert mutated != genuine
     assert ves.verify_inclusion(**mutated) is False
+
+
+def test_stream_leaf_hashes_equal_leaf_hash_one_by_one():
+    import os
+    import uuid
+
+    import pytest
+
+    from app.ves.errors import InvalidEncoding
+    from app.ves.merkle import leaf_hash
+    from app.ves.merkle import stream_leaf_hashes
+
+    tenant, store = uuid.uuid4(), uuid.uuid4()
+    entries = [(n, os.urandom(32), None if n % 3 == 0 else (b"" if n % 3 == 1 else os.urandom(64)))
+               for n in range(1, 40)]
+    assert stream_leaf_hashes(tenant, store, entries) == [leaf_hash(tenant, store, *entry) for entry in entries]
+    with pytest.raises(InvalidEncoding):
+        stream_leaf_hashes(tenant, store, [(1, os.urandom(31), None)])
+    with pytest.raises(InvalidEncoding):
+        stream_leaf_hashes(tenant, store, [(1, os.urandom(32), os.urandom(63))])
