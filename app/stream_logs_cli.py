@@ -23,14 +23,15 @@ def _positive(value: str) -> int:
 
 
 def cmd_build_logs(args) -> int:
-    from app.cli import _engine
-    from app.cli import _settings
     from app.logging import configure_logging
     from app.services.stream_logs import backfill_logs
+    from app.startup import open_database
+    from app.startup import settings_or_exit
+    from app.startup import with_database
 
-    settings = _settings()
+    settings = with_database(settings_or_exit())
     configure_logging(settings.log_level)
-    engine = _engine(settings)
+    engine = open_database(settings)
 
     def report(progress) -> None:
         if args.verbose:

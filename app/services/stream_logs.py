@@ -37,11 +37,11 @@ from app.db.locks import stream_lock_key
 from app.db.stream_logs import EntryRow
 from app.db.stream_logs import LogStatus
 from app.db.tables import LOG_NODES_MIN_LEVEL
-from app.errors import BadRequest
 from app.errors import Conflict
+from app.errors import IntegrityFailure
+from app.errors import InvalidRequest
 from app.errors import NotFound
-from app.errors import SequencerError
-from app.errors import ServiceUnavailable
+from app.errors import Unavailable
 from app.ves import tlog
 from app.ves.errors import ProofError
 from app.ves.checkpoint import Checkpoint
@@ -61,33 +61,31 @@ log = logging.getLogger("stateset_sequencer.stream_logs")
 DEFAULT_BACKFILL_CHUNK = 2000
 
 
-class LogNotReady(ServiceUnavailable):
+class LogNotReady(Unavailable):
     """The stream holds events from before the log existed and the backfill has not reached its head yet, so no
-    checkpoint may be signed. HTTP 503 with Retry-After; run `stateset-sequencer-admin build-logs`."""
+    checkpoint may be signed. Transient (`retry_after`); run `stateset-sequencer-admin build-logs`."""
 
     code = "LOG_NOT_READY"
 
     def __init__(self, message: str):
-        super().__init__(message, headers={"Retry-After": "5"})
+        super().__init__(message, retry_after=5)
 
 
-class LogIntegrityError(SequencerError):
+class LogIntegrityError(IntegrityFailure):
     """Stored log data contradicts itself or a checkpoint already signed (a stored node or event changed, or the
-    database went back in time). Nothing is signed. Never caused by input. HTTP 500."""
+    database went back in time). Nothing is signed. Never caused by input."""
 
-    status = 500
     code = "LOG_INTEGRITY"
 
 
-class LogRangeError(BadRequest):
-    """A sequence number or tree size outside the log (`sequence_number < 1` or `> tree_size`, `first > second`).
-    HTTP 400."""
+class LogRangeError(InvalidRequest):
+    """A sequence number or tree size outside the log (`sequence_number < 1` or `> tree_size`, `first > second`)."""
 
     code = "LOG_RANGE"
 
 
 class TreeSizeBeyondLog(NotFound):
-    """A tree size larger than the log has. HTTP 404."""
+    """A tree size larger than the log has."""
 
     code = "TREE_SIZE_NOT_FOUND"
 
@@ -166,7 +164,8 @@ def extend_stream_log(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUI
     stream's log; two statements. MUST run in the sequencing transaction, under the stream lock, after the insert.
 
     Returns False (and writes nothing) when the log is not complete up to the first row: the backfill will build
-    it. Raises Conflict SEQUENCE_CONFLICT if the stored log moved under the lock (the transaction must roll back).
+    it. Raises Conflict (code SEQUENCE_CONFLICT) if the stored log moved under the lock (the transaction must roll
+    back).
     """
     if not rows:
         return False
@@ -235,7 +234,7 @@ def _require_size(status: LogStatus, tree_size: int) -> None:
 
 def tree_root(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, tree_size: int) -> bytes:
     """`MTH` of the stream's first `tree_size` events: two statements, O(log n) rows (the current tree's root comes
-    from the compact range alone). Runs in the caller's connection. :raise 404 TREE_SIZE_NOT_FOUND: beyond the log."""
+    from the compact range alone). Runs in the caller's connection. Raises TreeSizeBeyondLog beyond the log."""
     status = log_status(conn, tenant_id, store_id)
     _require_size(status, tree_size)
     if tree_size == status.tree_size:
@@ -258,8 +257,8 @@ class LogInclusion:
 def prove_inclusion(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_number: int,
                     tree_size: int) -> LogInclusion:
     """The inclusion proof of event `sequence_number` in the stream's tree of `tree_size` leaves: two statements,
-    O(log n) rows, in the caller's connection. :raise 400 LOG_RANGE: `sequence_number` outside 1..tree_size.
-    :raise 404 TREE_SIZE_NOT_FOUND: `tree_size` beyond the log."""
+    O(log n) rows, in the caller's connection. Raises LogRangeError for `sequence_number` outside 1..tree_size,
+    TreeSizeBeyondLog for a `tree_size` beyond the log."""
     if isinstance(sequence_number, bool) or not isinstance(sequence_number, int) or not (
             isinstance(tree_size, int) and 1 <= sequence_number <= tree_size):
         raise LogRangeError(f"sequence_number must be between 1 and the tree size (got {sequence_number!r}, "
@@ -277,8 +276,8 @@ def prove_inclusion(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID,
 def prove_consistency(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, first: int,
                       second: int) -> list[bytes]:
     """The consistency proof from the stream's tree of `first` leaves to the one of `second` (empty when `first`
-    is 0 or equals `second`): two statements, O(log n) rows, in the caller's connection. :raise 400 LOG_RANGE: not
-    0 <= first <= second. :raise 404 TREE_SIZE_NOT_FOUND: `second` beyond the log."""
+    is 0 or equals `second`): two statements, O(log n) rows, in the caller's connection. Raises LogRangeError
+    unless 0 <= first <= second, TreeSizeBeyondLog for a `second` beyond the log."""
     if any(isinstance(v, bool) or not isinstance(v, int) for v in (first, second)) or not 0 <= first <= second:
         raise LogRangeError(f"first and second must satisfy 0 <= first <= second (got {first!r}, {second!r}).")
     _require_size(log_status(conn, tenant_id, store_id), second)
@@ -358,9 +357,8 @@ def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
 
     never a size below one already signed, never two different roots for one size, never a root the stored
     subtrees disagree with, and never a checkpoint the stored log cannot prove consistent with the latest one
-    (verified with the pure verifier before signing).
-    :raise 503 LOG_NOT_READY: the log is still being backfilled. :raise 500 LOG_INTEGRITY: stored data contradicts
-    a signed checkpoint.
+    (verified with the pure verifier before signing). Raises LogNotReady while the log is still being
+    backfilled, LogIntegrityError when stored data contradicts itself or a signed checkpoint.
     """
     origin = key.origin(tenant_id, store_id)
     with engine.begin() as conn:
@@ -400,7 +398,7 @@ def current_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID
                        max_delay_seconds: float, lock_timeout_ms: int | None = None
                        ) -> SignedLogCheckpoint:
     """The checkpoint to serve now: the latest signed one while `checkpoint_due` says it still covers every event
-    older than `max_delay_seconds`, else a new one (`sign_checkpoint`). :raise 503 LOG_NOT_READY."""
+    older than `max_delay_seconds`, else a new one (`sign_checkpoint`). Raises LogNotReady while backfilling."""
     with engine.connect() as conn:
         now = store.transaction_time(conn)
         status = log_status(conn, tenant_id, store_id)

@@ -252,7 +252,7 @@ def test_no_checkpoint_until_the_backfill_completes_the_log(engine, log_key):
     append_events(engine, tenant, store_id, 25, unsigned=frozenset({3, 7}))
     with pytest.raises(service.LogNotReady) as raised:
         service.current_checkpoint(engine, tenant, store_id, log_key, max_delay_seconds=5)
-    assert raised.value.status == 503 and raised.value.headers["Retry-After"]
+    assert raised.value.retry_after and raised.value.code == "LOG_NOT_READY"
     with pytest.raises(service.LogNotReady):
         service.sign_checkpoint(engine, tenant, store_id, log_key)
     progress = service.backfill_chunk(engine, tenant, store_id, chunk_events=10)
