@@ -67,8 +67,8 @@ class LogNotReady(Unavailable):
 
     code = "LOG_NOT_READY"
 
-    def __init__(self, message: str):
-        super().__init__(message, retry_after=5)
+    def __init__(self, message: str, code: str | None = None, retry_after: int | None = 5):
+        super().__init__(message, code, retry_after)
 
 
 class LogIntegrityError(IntegrityFailure):
