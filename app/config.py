@@ -69,6 +69,7 @@ class Settings:
     web_threads: int = 8
     long_poll_slots_per_worker: int = 3
     database_listen_url: str | None = _secret_field()
+    database_read_url: str | None = _secret_field()
     db_connect_timeout_seconds: int = 2
     db_statement_timeout_ms: int = 5000
     db_pool_timeout_seconds: float = 2.0
@@ -220,10 +221,19 @@ def _worker_and_database_bounds(env: _Env) -> dict:
         "web_threads": threads,
         "long_poll_slots_per_worker": slots,
         "database_listen_url": env.get("DATABASE_LISTEN_URL", _database_url),
+        "database_read_url": _read_url(env),
         "db_connect_timeout_seconds": env.int("DB_CONNECT_TIMEOUT_SECONDS", 2, minimum=2, maximum=60),
         "db_statement_timeout_ms": statement_ms,
         "db_pool_timeout_seconds": env.float("DB_POOL_TIMEOUT_SECONDS", 2.0, minimum=0.0, maximum=60.0),
     }
+
+
+def _read_url(env: _Env) -> str | None:
+    """DATABASE_READ_URL: a streaming replica for reads of the log; only beside a DATABASE_URL (the primary)."""
+    url = env.get("DATABASE_READ_URL", _database_url)
+    if url and not env.raw("DATABASE_URL"):
+        raise ConfigError("DATABASE_READ_URL is set but DATABASE_URL is not: a read replica needs its primary")
+    return url
 
 
 def _check_range(name, number, minimum, maximum):

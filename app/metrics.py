@@ -45,6 +45,11 @@ ANCHOR_UNANCHORED = Gauge("sequencer_anchor_unanchored_commitments", "Commitment
 ANCHOR_OLDEST_AGE = Gauge("sequencer_anchor_oldest_unanchored_age_seconds",
                           "Age of the oldest unanchored commitment (0 when none).", multiprocess_mode="mostrecent")
 ANCHORED_TOTAL = Counter("sequencer_anchor_commitments_anchored_total", "Commitments recorded as anchored.")
+REPLICA_READS = Counter(
+    "sequencer_replica_reads_total",
+    "Reads of the log offered to the read replica (DATABASE_READ_URL), by outcome: served by it; behind (it had not "
+    "replayed the reader's floor: answered by the primary); failed (it erred or did not answer in time: primary).",
+    ["outcome"])
 
 def observe_pool(engine) -> None:
     pool = engine.pool

@@ -1,5 +1,5 @@
-"""Per-process runtime state attached to the Flask app: settings, engine, receipt signer, schema validator, long
-polls.
+"""Per-process runtime state attached to the Flask app: settings, engines (primary, optional read replica), receipt
+signer, schema validator, long polls.
 
 `current()` is how blueprints reach it; nothing else keeps module-level state.
 """
@@ -15,10 +15,12 @@ from sqlalchemy import Engine
 
 from app.config import Settings
 from app.db.engine import make_engine
+from app.db.engine import make_read_engine
 
 if TYPE_CHECKING:
     from app.services.ingest import ReceiptSigner
     from app.services.query import LongPolls
+    from app.services.replica import ReadDatabases
     from app.services.schemas import SchemaValidator
 
 
@@ -29,12 +31,22 @@ class Runtime:
     signer: "ReceiptSigner"
     schemas: "SchemaValidator"
     long_polls: "LongPolls | None" = None
+    read_engine: Engine | None = None
+
+    @property
+    def reads(self) -> "ReadDatabases":
+        """Where reads of the log may go: the primary, and the read replica when DATABASE_READ_URL is set."""
+        from app.services.replica import ReadDatabases
+
+        return ReadDatabases(self.engine, self.read_engine)
 
     def close(self) -> None:
         """Stop the listener thread and close every pooled connection (tests; a worker just exits)."""
         if self.long_polls is not None:
             self.long_polls.close()
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
 
 
 def init_app(app: Flask, settings: Settings) -> Runtime:
@@ -50,6 +62,7 @@ def init_app(app: Flask, settings: Settings) -> Runtime:
         signer=ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key),
         schemas=SchemaValidator(engine, settings.schema_validation_mode),
         long_polls=LongPolls(make_listener(settings, engine), settings.long_poll_slots_per_worker),
+        read_engine=make_read_engine(settings),
     )
     app.extensions["sequencer"] = runtime
     return runtime

@@ -27,6 +27,7 @@ def health():
 @public
 @operation(tags="operations", responses={200: wire.ReadyOut}, rate_limited=False)
 def ready():
-    """Readiness: the database answers and its schema is at Alembic head; else 503."""
-    check_ready(runtime.current().engine)
-    return render()
+    """Readiness: the database answers and its schema is at Alembic head; else 503. With a read replica, also where
+    it stands (`replica`); a lagging or unavailable replica does not make the instance unready."""
+    rt = runtime.current()
+    return render(check_ready(rt.engine, rt.read_engine))

@@ -21,8 +21,9 @@ def _events_page():
     require("read", args["tenant_id"], args["store_id"])
     rt = runtime.current()
     wait = min(args["wait"], rt.settings.long_poll_max_seconds)
-    page = service.events_page(rt.engine, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
-                               wire.RangeQuery.first_wanted(args), args["limit"], wait, long_polls=rt.long_polls)
+    page = service.events_page(rt.reads, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
+                               wire.RangeQuery.first_wanted(args), args["limit"], wait, long_polls=rt.long_polls,
+                               min_sequence=args["min_sequence"])
     return render(page, headers=wire.retry_after_headers(page.retry_after))
 
 
@@ -44,12 +45,13 @@ def list_events():
 
 @bp.get("/api/v1/ves/head")
 @bp.get("/api/v1/head")
-@operation(tags="reading", query=wire.StreamQuery, responses={200: wire.StreamHeadOut}, errors=(403,))
+@operation(tags="reading", query=wire.HeadQuery, responses={200: wire.StreamHeadOut}, errors=(403,))
 def stream_head():
     """The stream's head sequence number (0 when empty)."""
     args = query()
     require("read", args["tenant_id"], args["store_id"])
-    return render(service.stream_head(runtime.current().engine, args["tenant_id"], args["store_id"]))
+    return render(service.stream_head(runtime.current().reads, args["tenant_id"], args["store_id"],
+                                      args["min_sequence"]))
 
 
 def _entity_history(entity_type: str, entity_id: str):
@@ -57,9 +59,9 @@ def _entity_history(entity_type: str, entity_id: str):
     args = query()
     require("read", args["tenant_id"], args["store_id"])
     rt = runtime.current()
-    return render(service.entity_history(rt.engine, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
+    return render(service.entity_history(rt.reads, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
                                          entity["entity_type"], entity["entity_id"],
-                                         wire.RangeQuery.first_wanted(args), args["limit"]))
+                                         wire.RangeQuery.first_wanted(args), args["limit"], args["min_sequence"]))
 
 
 @bp.get("/api/v1/ves/entities/<entity_type>/<path:entity_id>")
@@ -87,5 +89,5 @@ def get_ves_event(event_id: str):
     args = query()
     require("read", args["tenant_id"], args["store_id"])
     rt = runtime.current()
-    return render(service.find_event(rt.engine, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
+    return render(service.find_event(rt.reads, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
                                      event_uuid))

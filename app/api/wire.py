@@ -55,6 +55,7 @@ from app.services.envelopes import ENTITY_TYPE_MAX
 from app.services.envelopes import EVENT_TYPE_MAX
 from app.services.envelopes import EventRejected
 from app.services.envelopes import is_storable_text
+from app.services.health import REPLICA_STATES
 from app.ves.encoding import MAX_U32
 from app.ves.encoding import MAX_U64
 from app.ves.encoding import parse_hex
@@ -476,6 +477,17 @@ class StreamQuery(TenantQuery):
     store_id = Uuid(required=True)
 
 
+def min_sequence_parameter() -> QueryInt:
+    return QueryInt(0, MAX_SEQUENCE_NUMBER, load_default=None, metadata={"description": (
+        "The answer's view of the stream reaches at least this sequence number (send your last receipt's, or the "
+        "highest head you were shown). Without it: at least the primary's head when the request starts. With a "
+        "read replica (DATABASE_READ_URL), it decides whether the replica may answer.")})
+
+
+class HeadQuery(StreamQuery):
+    min_sequence = min_sequence_parameter()
+
+
 class RangeQuery(StreamQuery):
     """`from` (first wanted, default 1) or `after` (exclusive); giving both is a 400."""
 
@@ -484,6 +496,7 @@ class RangeQuery(StreamQuery):
     after = QueryInt(0, MAX_SEQUENCE_NUMBER - 1, load_default=None,
                      metadata={"description": "Exclusive start, instead of `from`; giving both is a 400."})
     limit = QueryInt(1, MAX_PAGE, load_default=100)
+    min_sequence = min_sequence_parameter()
 
     @validates_schema
     def _one_start(self, data, **kwargs):
@@ -603,10 +616,24 @@ class HealthOut(ResponseSchema):
     version = fields.String(required=True)
 
 
+class ReplicaOut(ResponseSchema):
+    """The read replica as the readiness check saw it (it never makes the instance unready: reads fall back)."""
+
+    status = fields.String(required=True, validate=validate.OneOf(REPLICA_STATES), metadata={"description": (
+        "current (replayed all the primary has written), behind, unavailable (reads go to the primary), "
+        "not_in_recovery (not a standby: lag unknown).")})
+    lag_bytes = fields.Integer(required=True, allow_none=True, validate=validate.Range(0, None), metadata={
+        "description": "WAL the primary has written and the replica not yet replayed."})
+    lag_seconds = fields.Float(required=True, allow_none=True, validate=validate.Range(0, None), metadata={
+        "description": "0 when current; else seconds since the last transaction it replayed was committed."})
+    replay_paused = fields.Boolean(required=True, allow_none=True)
+
+
 class ReadyOut(ResponseSchema):
     status = Always("ready")
     database = Always("connected")
     migrations = Always("current")
+    replica = fields.Nested(ReplicaOut, metadata={"description": "Only with DATABASE_READ_URL set."})
 
 
 class SequencerOut(ResponseSchema):

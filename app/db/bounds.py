@@ -90,6 +90,19 @@ def bounded_connection_class(connect_timeout: float, response_timeout: float | N
 
 
 @contextlib.contextmanager
+def deadline_at_most(seconds: float):
+    """In this thread, for the block: every connect and answer of a bounded connection ends within `seconds` (or
+    its class's own bound, when shorter). For a check that must answer quickly whatever the database does: the
+    readiness probe's look at the read replica."""
+    previous = getattr(_relaxed, "cap", None)
+    _relaxed.cap = seconds if previous is None else min(previous, seconds)
+    try:
+        yield
+    finally:
+        _relaxed.cap = previous
+
+
+@contextlib.contextmanager
 def no_answer_deadline():
     """In this thread, for the block: no client-side deadline on answers (connects stay bounded). For work that
     may legitimately wait long with nothing on the wire: migrations (DDL, the migration lock)."""
@@ -123,6 +136,9 @@ def wait_with_deadline(conn) -> None:
         timeout = getattr(cls, "connect_timeout", None)
     else:
         timeout = None if getattr(_relaxed, "active", False) else getattr(cls, "response_timeout", None)
+    cap = getattr(_relaxed, "cap", None)
+    if cap is not None and reachability is not None:
+        timeout = cap if timeout is None else min(timeout, cap)
     trial = reachability.admit() if reachability is not None else None
     if trial is False:
         raise DatabaseUnreachable("the database is not answering (a recent wait timed out); failing fast")

@@ -84,6 +84,25 @@ def make_engine(settings: Settings, pool_size: int | None = None) -> Engine:
     return engine
 
 
+REPLICA_STATEMENT_TIMEOUT_MS = 2000
+"""Longest statement on the read replica (at most DB_STATEMENT_TIMEOUT_MS): a read the replica cannot answer in
+this time is answered by the primary instead, so a read that tries both still ends within the bound of one."""
+
+
+def make_read_engine(settings: Settings) -> Engine | None:
+    """A pooled engine for `DATABASE_READ_URL` (None when unset), bounded like the primary's but with statements of
+    at most `REPLICA_STATEMENT_TIMEOUT_MS` (client-side answer deadline 1 s later). Its own pool and its own
+    fail-fast state: a vanished replica never makes the primary's pool fail fast."""
+    if not settings.database_read_url:
+        return None
+    statement_ms = min(settings.db_statement_timeout_ms, REPLICA_STATEMENT_TIMEOUT_MS)
+    return make_engine(settings.replace(
+        database_url=settings.database_read_url,
+        db_statement_timeout_ms=statement_ms,
+        stream_lock_timeout_ms=min(settings.stream_lock_timeout_ms, statement_ms - 1),
+    ))
+
+
 LIFT_TRANSACTION_BOUNDS_SQL = ("SELECT set_config('statement_timeout', '0', true), "
                                "set_config('lock_timeout', '0', true), "
                                "set_config('idle_in_transaction_session_timeout', '0', true)")

@@ -1,21 +1,44 @@
-"""Readiness: the database answers and its schema is at Alembic head."""
+"""Readiness: the database answers and its schema is at Alembic head; and where the read replica stands."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.db.bounds import deadline_at_most
 from app.db.migrations import current_revision
 from app.db.migrations import head_revision
+from app.db.replication import primary_wal_position
+from app.db.replication import replay_state
 from app.errors import Unavailable
 
 log = logging.getLogger("stateset_sequencer.api")
 
+REPLICA_CHECK_SECONDS = 1.0
+"""Longest the readiness check waits for the read replica (connect and answer), so a vanished replica never makes
+the probe itself time out."""
 
-def check_ready(engine: Engine) -> None:
-    """:raise Unavailable DATABASE_UNAVAILABLE: the database does not answer.
+REPLICA_STATES = ("current", "behind", "unavailable", "not_in_recovery")
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """`status` is one of REPLICA_STATES; the rest is None when unknown (unavailable, not a standby)."""
+
+    status: str
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    replay_paused: bool | None = None
+
+
+def check_ready(engine: Engine, read_engine: Engine | None = None) -> dict:
+    """`{}`, or `{"replica": ReplicaStatus}` with a read replica. The replica never makes the instance unready:
+    reads it cannot answer are answered by the primary.
+
+    :raise Unavailable DATABASE_UNAVAILABLE: the database does not answer.
     :raise Unavailable MIGRATIONS_PENDING: its schema is not at Alembic head."""
     try:
         revision = current_revision(engine)
@@ -26,3 +49,25 @@ def check_ready(engine: Engine) -> None:
     if revision != head:
         raise Unavailable(f"The database schema is not at head (current: {revision}, head: {head}).",
                           code="MIGRATIONS_PENDING")
+    return {} if read_engine is None else {"replica": replica_status(engine, read_engine)}
+
+
+def replica_status(primary: Engine, replica: Engine) -> ReplicaStatus:
+    """How far the replica's replay is behind the primary's WAL, measured within REPLICA_CHECK_SECONDS."""
+    try:
+        with primary.connect() as conn:
+            written = primary_wal_position(conn)
+    except SQLAlchemyError as exc:
+        log.warning("readiness check failed: database unreachable", extra={"error_type": type(exc).__name__})
+        raise Unavailable("The database is unreachable.", code="DATABASE_UNAVAILABLE") from None
+    try:
+        with deadline_at_most(REPLICA_CHECK_SECONDS), replica.connect() as conn:
+            state = replay_state(conn)
+    except SQLAlchemyError as exc:
+        log.warning("read replica unavailable", extra={"error_type": type(exc).__name__})
+        return ReplicaStatus("unavailable")
+    if not state.in_recovery or written is None or state.replay_lsn is None:
+        return ReplicaStatus("not_in_recovery")
+    lag = max(0, written - state.replay_lsn)
+    return ReplicaStatus("current" if lag == 0 else "behind", lag, 0.0 if lag == 0 else state.seconds_since_replay,
+                         state.replay_paused)

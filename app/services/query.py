@@ -5,7 +5,10 @@ until the process's listener thread (`app.db.notify.StreamListener`, one LISTEN 
 A poll that finds no free slot is answered at once with the current page and `retry_after` (seconds).
 
 The public reads return domain values (`SequencedEvent`, `EventPage`, `EntityHistory`, `StreamHead`); `read_page`
-and `wait_for_head` are the row-level primitives underneath.
+and `wait_for_head` are the row-level primitives underneath. Each read takes the primary's Engine or
+`ReadDatabases` (primary and read replica); which one answers is decided in `app.services.replica`, from the
+stream's floor (`min_sequence`, else the primary's head). Long polls wait on the primary (its listener), and the
+read after a wake-up has the awaited event as its floor.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from app.db.notify import PUSH
 from app.db.notify import StreamListener
 from app.errors import NotFound
 from app.services.ingest import Receipt
+from app.services.replica import ReadDatabases
+from app.services.replica import read_databases
 
 SLOTLESS_RETRY_AFTER_SECONDS = 1
 
@@ -148,27 +153,32 @@ class StreamHead:
     head_sequence: int
 
 
-def events_page(engine: Engine, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID, from_sequence: int,
-                limit: int, wait_seconds: float = 0.0, long_polls: LongPolls | None = None) -> EventPage:
+def events_page(engine: Engine | ReadDatabases, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID,
+                from_sequence: int, limit: int, wait_seconds: float = 0.0, long_polls: LongPolls | None = None,
+                min_sequence: int | None = None) -> EventPage:
     """`read_page` as domain values."""
-    page = read_page(engine, tenant_id, store_id, from_sequence, limit, wait_seconds, long_polls=long_polls)
+    page = read_page(engine, tenant_id, store_id, from_sequence, limit, wait_seconds, long_polls=long_polls,
+                     min_sequence=min_sequence)
     events = [sequenced_event(row, sequencer_id) for row in page.rows]
     return EventPage(events, page.head, events[-1].sequence_number + 1 if events else from_sequence, page.retry_after)
 
 
-def entity_history(engine: Engine, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID, entity_type: str,
-                   entity_id: str, from_sequence: int, limit: int) -> EntityHistory:
+def entity_history(engine: Engine | ReadDatabases, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID,
+                   entity_type: str, entity_id: str, from_sequence: int, limit: int,
+                   min_sequence: int | None = None) -> EntityHistory:
     """One entity's events from `from_sequence` (at most `limit`) and its current version."""
-    rows, version = read_entity(engine, tenant_id, store_id, entity_type, entity_id, from_sequence, limit)
+    rows, version = read_entity(engine, tenant_id, store_id, entity_type, entity_id, from_sequence, limit,
+                                min_sequence)
     return EntityHistory(entity_type, entity_id, version, [sequenced_event(row, sequencer_id) for row in rows])
 
 
-def stream_head(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> StreamHead:
+def stream_head(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uuid.UUID,
+                min_sequence: int | None = None) -> StreamHead:
     """The stream's head sequence number (0 before its first event)."""
-    return StreamHead(tenant_id, store_id, read_head(engine, tenant_id, store_id))
+    return StreamHead(tenant_id, store_id, read_head(engine, tenant_id, store_id, min_sequence))
 
 
-def find_event(engine: Engine, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID,
+def find_event(engine: Engine | ReadDatabases, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID,
                event_id: uuid.UUID) -> SequencedEvent:
     """:raise NotFound: no such event in this stream."""
     row = read_event(engine, tenant_id, store_id, event_id)
@@ -177,16 +187,18 @@ def find_event(engine: Engine, sequencer_id: str, tenant_id: uuid.UUID, store_id
     return sequenced_event(row, sequencer_id)
 
 
-def read_page(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, from_sequence: int, limit: int,
-              wait_seconds: float = 0.0, long_polls: LongPolls | None = None) -> Page:
+def read_page(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uuid.UUID, from_sequence: int,
+              limit: int, wait_seconds: float = 0.0, long_polls: LongPolls | None = None,
+              min_sequence: int | None = None) -> Page:
     """Events from `from_sequence` (ascending, at most `limit`) and the stream head.
 
     With `wait_seconds > 0` and nothing at or after `from_sequence`, wait in a long-poll slot until the stream's
     head passes `from_sequence - 1` or the wait runs out, then read again. The wait never exceeds `wait_seconds`;
     no connection is held during it. Without a free slot (or without `long_polls`), the empty page comes back at
-    once with `retry_after`.
+    once with `retry_after`. The page's view of the stream reaches at least `min_sequence` (None: the primary's
+    head now); after a wake-up, at least `from_sequence`.
     """
-    rows, head = _read(engine, tenant_id, store_id, from_sequence, limit)
+    rows, head = _read(engine, tenant_id, store_id, from_sequence, limit, min_sequence)
     if rows or wait_seconds <= 0:
         return Page(rows, head)
     if long_polls is None:
@@ -194,16 +206,20 @@ def read_page(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, from_se
     with long_polls.slot() as held:
         if not held:
             return Page(rows, head, SLOTLESS_RETRY_AFTER_SECONDS)
-        if wait_for_head(engine, long_polls.listener, tenant_id, store_id, from_sequence, wait_seconds):
-            rows, head = _read(engine, tenant_id, store_id, from_sequence, limit)
+        if wait_for_head(read_databases(engine).primary, long_polls.listener, tenant_id, store_id, from_sequence,
+                         wait_seconds):
+            rows, head = _read(engine, tenant_id, store_id, from_sequence, limit, max(min_sequence or 0,
+                                                                                      from_sequence))
     return Page(rows, head)
 
 
-def _read(engine: Engine, tenant_id, store_id, from_sequence, limit):
-    with engine.connect() as conn:
+def _read(engine: Engine | ReadDatabases, tenant_id, store_id, from_sequence, limit, floor: int | None):
+    def read(conn):
         rows = event_store.read_events(conn, tenant_id, store_id, from_sequence, limit)
         head = event_store.read_stream_head(conn, tenant_id, store_id)
-    return rows, head
+        return rows, head
+
+    return read_databases(engine).read_stream(tenant_id, store_id, floor, read)
 
 
 def wait_for_head(engine: Engine, listener: StreamListener, tenant_id: uuid.UUID, store_id: uuid.UUID, wanted: int,
@@ -232,19 +248,29 @@ def wait_for_head(engine: Engine, listener: StreamListener, tenant_id: uuid.UUID
             subscription.wait(remaining)
 
 
-def read_head(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID) -> int:
-    with engine.connect() as conn:
+def read_head(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uuid.UUID,
+              min_sequence: int | None = None) -> int:
+    """The primary's head, or with `min_sequence` the replica's when it is at least that."""
+    databases = read_databases(engine)
+
+    def head(conn):
         return event_store.read_stream_head(conn, tenant_id, store_id)
 
+    if min_sequence is None:
+        return databases.on_primary(head)
+    return databases.read_stream(tenant_id, store_id, min_sequence, head)
 
-def read_entity(engine: Engine, tenant_id, store_id, entity_type: str, entity_id: str, from_sequence: int,
-                limit: int) -> tuple[list, int]:
-    with engine.connect() as conn:
+
+def read_entity(engine: Engine | ReadDatabases, tenant_id, store_id, entity_type: str, entity_id: str,
+                from_sequence: int, limit: int, min_sequence: int | None = None) -> tuple[list, int]:
+    def read(conn):
         rows = event_store.read_entity_events(conn, tenant_id, store_id, entity_type, entity_id, from_sequence, limit)
         version = event_store.read_entity_version(conn, tenant_id, store_id, entity_type, entity_id)
-    return rows, version
+        return rows, version
+
+    return read_databases(engine).read_stream(tenant_id, store_id, min_sequence, read)
 
 
-def read_event(engine: Engine, tenant_id, store_id, event_id: uuid.UUID):
-    with engine.connect() as conn:
-        return event_store.get_event(conn, tenant_id, store_id, event_id)
+def read_event(engine: Engine | ReadDatabases, tenant_id, store_id, event_id: uuid.UUID):
+    return read_databases(engine).read_immutable(
+        lambda conn: event_store.get_event(conn, tenant_id, store_id, event_id))
