@@ -6,6 +6,7 @@ signer, schema validator, long polls.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ class Runtime:
     long_polls: "LongPolls | None" = None
     read_engine: Engine | None = None
 
-    @property
+    @functools.cached_property
     def reads(self) -> "ReadDatabases":
         """Where reads of the log may go: the primary, and the read replica when DATABASE_READ_URL is set."""
         from app.services.replica import ReadDatabases

@@ -176,6 +176,19 @@ def test_worker_model_and_database_bound_defaults():
     assert "listen-secret" not in repr(direct)
 
 
+def test_read_replica_url_is_optional_secret_and_needs_a_primary():
+    assert Settings.from_env({"DATABASE_URL": "postgres://u@db/seq"}).database_read_url is None
+    with_replica = Settings.from_env({"DATABASE_URL": "postgres://u@db/seq",
+                                      "DATABASE_READ_URL": "postgres://u:replica-secret@standby:5432/seq"})
+    assert with_replica.database_read_url == "postgresql+psycopg2://u:replica-secret@standby:5432/seq"
+    assert "replica-secret" not in repr(with_replica)
+    for env in ({"DATABASE_URL": "postgres://u@db/seq", "DATABASE_READ_URL": "mysql://standby/seq"},
+                {"DATABASE_READ_URL": "postgres://u@standby/seq"}):
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env(env)
+        assert str(info.value).startswith("DATABASE_READ_URL")
+
+
 def test_threads_never_exceed_the_pool_and_slots_leave_a_thread_free():
     assert Settings.from_env({"MAX_DB_CONNECTIONS": "4"}).web_threads == 4
     assert Settings.from_env({"MAX_DB_CONNECTIONS": "4"}).long_poll_slots_per_worker == 1

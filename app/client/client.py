@@ -234,13 +234,18 @@ class SequencerClient:
         from_: int = 1,
         limit: int = 100,
         wait: float | None = None,
+        min_sequence: int | None = None,
     ) -> dict:
         """One page of `GET /api/v1/ves/events`: `{events, count, head_sequence, next_from}`, ascending.
 
         With `wait` (seconds) an empty page is held open until an event arrives (long poll). When the server had no
         free long-poll slot it answers at once, and the page also has `retry_after` (seconds to wait first).
+        `min_sequence` (your last receipt's number, or the highest head you were shown): the page's view of the
+        stream reaches at least that far, and a server with a read replica may answer from it without asking the
+        primary (docs/DEPLOYMENT.md, "Read replicas"); without it, at least as far as the primary's head.
         """
-        params = {"tenant_id": str(tenant_id), "store_id": str(store_id), "from": from_, "limit": limit}
+        params = {"tenant_id": str(tenant_id), "store_id": str(store_id), "from": from_, "limit": limit,
+                  "min_sequence": min_sequence}
         if wait is not None:
             params["wait"] = wait
         read_timeout = self.timeout + wait if wait else None
@@ -254,12 +259,14 @@ class SequencerClient:
         from_: int = 1,
         to: int | None = None,
         page_size: int = 1000,
+        min_sequence: int | None = None,
     ) -> Iterator[dict]:
-        """Every event from `from_` up to `to` (inclusive; default: the head when the last page is read)."""
+        """Every event from `from_` up to `to` (inclusive; default: the head when the last page is read), each page
+        with `min_sequence` (see `events`)."""
         position = from_
         while to is None or position <= to:
             limit = page_size if to is None else min(page_size, to - position + 1)
-            page = self.events(tenant_id, store_id, from_=position, limit=limit)
+            page = self.events(tenant_id, store_id, from_=position, limit=limit, min_sequence=min_sequence)
             if not page["events"]:
                 return
             yield from page["events"]
@@ -288,9 +295,10 @@ class SequencerClient:
         params = {"tenant_id": str(tenant_id), "store_id": str(store_id)}
         return self._request("GET", f"/api/v1/ves/events/{event_id}", params=params)
 
-    def head(self, tenant_id: uuid.UUID | str, store_id: uuid.UUID | str) -> int:
-        """`GET /api/v1/ves/head` → the stream's last sequence number (0 when empty)."""
-        params = {"tenant_id": str(tenant_id), "store_id": str(store_id)}
+    def head(self, tenant_id: uuid.UUID | str, store_id: uuid.UUID | str, min_sequence: int | None = None) -> int:
+        """`GET /api/v1/ves/head` → the stream's last sequence number (0 when empty); with `min_sequence` (see
+        `events`) at least that, possibly from the server's read replica."""
+        params = {"tenant_id": str(tenant_id), "store_id": str(store_id), "min_sequence": min_sequence}
         return self._request("GET", "/api/v1/ves/head", params=params)["head_sequence"]
 
     # commitments and proofs

@@ -19,9 +19,9 @@ asked of the primary when it does not.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Connection
@@ -35,14 +35,19 @@ log = logging.getLogger("stateset_sequencer.replica")
 
 T = TypeVar("T")
 _BEHIND = object()
+FAILURE_LOG_INTERVAL_SECONDS = 10.0
+"""A failing replica is logged at most once per this interval per process (every failure is counted in
+`sequencer_replica_reads_total{outcome="failed"}`)."""
 
 
-@dataclass(frozen=True)
 class ReadDatabases:
-    """The primary and, when `DATABASE_READ_URL` is set, the read replica."""
+    """The primary and, when `DATABASE_READ_URL` is set, the read replica (one per worker process)."""
 
-    primary: Engine
-    replica: Engine | None = None
+    def __init__(self, primary: Engine, replica: Engine | None = None):
+        self.primary = primary
+        self.replica = replica
+        self._failure_logged_at = -FAILURE_LOG_INTERVAL_SECONDS
+        self._failures_unlogged = 0
 
     def read_stream(self, tenant_id: uuid.UUID, store_id: uuid.UUID, floor: int | None,
                     read: Callable[[Connection], T]) -> T:
@@ -82,11 +87,20 @@ class ReadDatabases:
             with self.replica.connect() as conn:
                 result = read(conn)
         except SQLAlchemyError as exc:
-            log.warning("read replica failed; answering from the primary", extra={"error_type": type(exc).__name__})
             REPLICA_READS.labels(outcome="failed").inc()
+            self._log_failure(exc)
             return _BEHIND
         REPLICA_READS.labels(outcome="behind" if result is _BEHIND else "served").inc()
         return result
+
+    def _log_failure(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._failure_logged_at < FAILURE_LOG_INTERVAL_SECONDS:
+            self._failures_unlogged += 1
+            return
+        log.warning("read replica failed; answering from the primary", extra={
+            "error_type": type(exc).__name__, "failures_since_last_logged": self._failures_unlogged})
+        self._failure_logged_at, self._failures_unlogged = now, 0
 
 
 def read_databases(source: Engine | ReadDatabases) -> ReadDatabases:

@@ -158,3 +158,17 @@ def test_follow_sleeps_retry_after_when_the_server_had_no_long_poll_slot():
         assert next(followed) == event
     assert slept == [1.0]
     assert [r["path"].count("wait=5") for r in server.received] == [1, 1]
+
+
+def test_min_sequence_is_sent_on_every_page_and_on_head_only_when_given():
+    page = {"events": [{"sequence_number": 4}], "count": 1, "head_sequence": 4, "next_from": 5}
+    empty = {"events": [], "count": 0, "head_sequence": 4, "next_from": 5}
+    script = [(200, {}, page), (200, {}, empty), (200, {}, {"head_sequence": 4}), (200, {}, {"head_sequence": 4})]
+    with ScriptedServer(script) as server:
+        client = make_client(server.url, [])
+        assert [e["sequence_number"] for e in client.iter_events("t", "s", from_=4, min_sequence=4)] == [4]
+        assert client.head("t", "s", min_sequence=4) == 4 and client.head("t", "s") == 4
+    queries = [r["path"].split("?")[1] for r in server.received]
+    assert queries == ["tenant_id=t&store_id=s&from=4&limit=1000&min_sequence=4",
+                       "tenant_id=t&store_id=s&from=5&limit=1000&min_sequence=4",
+                       "tenant_id=t&store_id=s&min_sequence=4", "tenant_id=t&store_id=s"]
