@@ -34,8 +34,10 @@ def tool(name: str) -> str:
     return path
 
 
-def render_nginx_conf(work_dir: Path, upstream: str, http_port: int, https_port: int, cert_dir: Path) -> Path:
-    """Render nginx/nginx.conf for an unprivileged loopback run by replacing its documented placeholders.
+def render_nginx_conf(work_dir: Path, upstream: str | list[str], http_port: int, https_port: int,
+                      cert_dir: Path) -> Path:
+    """Render nginx/nginx.conf for an unprivileged loopback run by replacing its documented placeholders; several
+    `upstream` addresses become one `server` line each (several sequencer instances).
 
     Every placeholder MUST occur in the production file, so the test fails if the two drift apart.
     """
@@ -45,7 +47,8 @@ def render_nginx_conf(work_dir: Path, upstream: str, http_port: int, https_port:
         "/run/nginx.pid": str(work_dir / "nginx.pid"),
         "/var/log/nginx/": f"{work_dir}/",
         "/var/cache/nginx/": f"{work_dir}/",
-        "server sequencer:8080;": f"server {upstream};",
+        "server sequencer:8080;": " ".join(f"server {address};" for address in
+                                           ([upstream] if isinstance(upstream, str) else upstream)),
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "listen [::]:80;": "",
         "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",

@@ -25,11 +25,13 @@ SPOOFED_ADDRESS = "203.0.113.9"
 
 
 @contextlib.contextmanager
-def running_nginx(find_tool, nginx_renderer, upstream_port, cert_dir):
+def running_nginx(find_tool, nginx_renderer, upstream_port: int | list[int], cert_dir):
+    """nginx/nginx.conf on free loopback ports in front of gunicorn at `upstream_port` (or at each of several)."""
     work_dir = Path(tempfile.mkdtemp(prefix="seqnginx-"))
     os.chmod(work_dir, 0o755)
     http_port, https_port = free_port(), free_port()
-    conf = nginx_renderer(work_dir, f"127.0.0.1:{upstream_port}", http_port, https_port, cert_dir)
+    ports = [upstream_port] if isinstance(upstream_port, int) else upstream_port
+    conf = nginx_renderer(work_dir, [f"127.0.0.1:{port}" for port in ports], http_port, https_port, cert_dir)
     nginx = find_tool("nginx")
     base = [nginx, "-c", str(conf), "-p", str(work_dir), "-e", str(work_dir / "error.log")]
     check = subprocess.run(base + ["-t"], capture_output=True, text=True)
