@@ -59,11 +59,40 @@ def test_receipt_key_reaches_both_services(full_config):
         assert full_config["services"][name]["environment"]["VES_SEQUENCER_SIGNING_KEY"] == RECEIPT_KEY
 
 
-def test_profiles_add_nginx_and_anchoring(full_config):
+def test_profiles_add_nginx_anchoring_and_pgbouncer(full_config):
     services = full_config["services"]
-    assert set(services) == {"sequencer", "postgres", "nginx", "anchor"}
+    assert set(services) == {"sequencer", "postgres", "nginx", "anchor", "pgbouncer"}
     assert services["nginx"]["profiles"] == ["tls"]
     assert services["anchor"]["profiles"] == ["anchoring"]
+    assert services["pgbouncer"]["profiles"] == ["pgbouncer"]
+
+
+@pytest.fixture(scope="module")
+def pooled_config(repo_root, find_tool):
+    result = compose_config(repo_root, find_tool, "pgbouncer", "anchoring", env={
+        "DB_PASSWORD": "pw-under-test", "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY,
+        "SEQUENCER_DB_ADDRESS": "pgbouncer:6432"})
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_with_pgbouncer_the_pools_go_through_it_and_listen_goes_direct(pooled_config, full_config):
+    for name in ("sequencer", "anchor"):
+        env = pooled_config["services"][name]["environment"]
+        assert env["DATABASE_URL"] == "postgres://sequencer:pw-under-test@pgbouncer:6432/stateset_sequencer"
+        assert env["DATABASE_LISTEN_URL"] == "postgres://sequencer:pw-under-test@postgres:5432/stateset_sequencer"
+        assert full_config["services"][name]["environment"]["DATABASE_LISTEN_URL"] == env["DATABASE_LISTEN_URL"]
+
+
+def test_pgbouncer_service_runs_the_shipped_config_after_postgres(pooled_config, repo_root):
+    pgbouncer = pooled_config["services"]["pgbouncer"]
+    assert f"{repo_root / 'deploy' / 'pgbouncer' / 'pgbouncer.ini'}:/etc/pgbouncer/pgbouncer.ini:ro" in \
+        pgbouncer["volumes"]
+    assert pgbouncer["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert pgbouncer["environment"]["DB_PASSWORD"] == "pw-under-test"
+    assert pgbouncer["environment"]["AUTH_TYPE"] == "scram-sha-256"
+    assert "6432" in pgbouncer["healthcheck"]["test"]
+    assert not pgbouncer.get("ports"), "PgBouncer is reachable inside the compose network only"
 
 
 def test_sequencer_waits_for_healthy_postgres_and_checks_health(full_config):

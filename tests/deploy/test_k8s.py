@@ -3,10 +3,14 @@ plus cross-references no schema can check (selectors, ports, referenced ConfigMa
 
 from __future__ import annotations
 
+import configparser
+import inspect
+import re
 import subprocess
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 KUBERNETES_VERSION = "1.30.0"
 
@@ -53,7 +57,8 @@ def test_expected_resources_exist(resources):
         ("Deployment", "sequencer"), ("Service", "sequencer-service"), ("Ingress", "sequencer-ingress"),
         ("HorizontalPodAutoscaler", "sequencer-hpa"), ("PodDisruptionBudget", "sequencer-pdb"),
         ("StatefulSet", "postgres"), ("Service", "postgres-service"), ("CronJob", "sequencer-anchor"),
-        ("Job", "sequencer-migrate"),
+        ("Job", "sequencer-migrate"), ("ConfigMap", "pgbouncer-config"), ("Deployment", "pgbouncer"),
+        ("Service", "pgbouncer-service"), ("Secret", "pgbouncer-secrets"), ("PodDisruptionBudget", "pgbouncer-pdb"),
     } <= set(resources)
 
 
@@ -115,6 +120,9 @@ def test_referenced_configmaps_secrets_keys_and_volumes_exist(resources):
             if "configMap" in volume:
                 data = resources[("ConfigMap", volume["configMap"]["name"])]["data"]
                 assert {item["key"] for item in volume["configMap"].get("items", [])} <= set(data), where
+            if "secret" in volume:
+                data = resources[("Secret", volume["secret"]["secretName"])]["stringData"]
+                assert {item["key"] for item in volume["secret"].get("items", [])} <= set(data), where
         for container in spec["containers"]:
             for source in container.get("envFrom", []):
                 if "configMapRef" in source:
@@ -177,3 +185,78 @@ def test_postgres_configmap_carries_the_drop_in_file_verbatim(resources, repo_ro
     drop_in = (repo_root / "deploy" / "postgres" / "postgresql.conf.d" / "sequencer.conf").read_text()
     assert data["sequencer.conf"] == drop_in
     assert "include 'sequencer.conf'" in data["postgresql.conf"]
+
+
+def pgbouncer_ini(resources) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(inline_comment_prefixes=None)
+    parser.read_string(resources[("ConfigMap", "pgbouncer-config")]["data"]["pgbouncer.ini"])
+    return parser
+
+
+def service_address(resources, host: str, port: int) -> tuple[str, int]:
+    """`(service name, target port)` of the Service `host` names, checking that it exposes `port`."""
+    service = resources[("Service", host)]
+    (exposed,) = [p for p in service["spec"]["ports"] if p["port"] == port]
+    return host, exposed["targetPort"]
+
+
+def test_sequencer_pools_go_through_pgbouncer_and_listen_goes_directly_to_postgres(resources):
+    secret = resources[("Secret", "sequencer-secrets")]["stringData"]
+    pooled, direct = make_url(secret["DATABASE_URL"]), make_url(secret["DATABASE_LISTEN_URL"])
+    assert service_address(resources, pooled.host, pooled.port) == ("pgbouncer-service", 6432)
+    assert service_address(resources, direct.host, direct.port) == ("postgres-service", 5432)
+    ini = pgbouncer_ini(resources)
+    assert ini["pgbouncer"]["pool_mode"] == "transaction"
+    assert int(ini["pgbouncer"]["listen_port"]) == 6432
+    target = dict(part.split("=", 1) for part in ini["databases"][pooled.database].split())
+    assert service_address(resources, target["host"], int(target["port"])) == ("postgres-service", 5432)
+    assert target["dbname"] == direct.database == pooled.database
+    userlist = resources[("Secret", "pgbouncer-secrets")]["stringData"]["userlist.txt"]
+    assert re.match(rf'^"{pooled.username}" "', userlist), "PgBouncer must know the sequencer's user"
+
+
+def test_pgbouncer_configmap_is_the_compose_file_with_the_kubernetes_host(resources, repo_root):
+    shipped = (repo_root / "deploy" / "pgbouncer" / "pgbouncer.ini").read_text()
+    in_cluster = resources[("ConfigMap", "pgbouncer-config")]["data"]["pgbouncer.ini"]
+    assert in_cluster == shipped.replace("host=postgres port=5432", "host=postgres-service port=5432")
+    assert in_cluster != shipped
+
+
+def test_postgres_and_pgbouncer_admit_exactly_the_pods_that_use_them(resources):
+    def admitted(policy: str) -> set[str]:
+        rules = resources[("NetworkPolicy", policy)]["spec"]["ingress"]
+        return {peer["podSelector"]["matchLabels"]["app"] for rule in rules for peer in rule["from"]}
+
+    assert admitted("pgbouncer-from-sequencer-only") == {"sequencer", "sequencer-anchor", "sequencer-migrate"}
+    assert {"sequencer", "pgbouncer"} <= admitted("postgres-from-sequencer-only")
+
+
+POSTGRES_RESERVED = 3 + 5
+"""superuser_reserved_connections (default 3) plus an operator's psql sessions and a backup."""
+
+
+def test_connection_budget_holds_at_the_hpas_maximum_replicas(resources):
+    """docs/DEPLOYMENT.md, "Scaling out": at the HPA's maximum plus the rollout surge, every worker's pool fits
+    PgBouncer's max_client_conn (the guide's PGBOUNCER_MAX_CONNECTIONS = 200) with the anchoring and migration jobs,
+    and PostgreSQL's max_connections holds every PgBouncer's server pool plus every worker's direct LISTEN
+    connection."""
+    from app.startup import open_database
+
+    config = resources[("ConfigMap", "sequencer-config")]["data"]
+    workers, threads, pool = (int(config[name]) for name in ("WEB_CONCURRENCY", "WEB_THREADS", "MAX_DB_CONNECTIONS"))
+    assert threads <= pool
+    deployment = resources[("Deployment", "sequencer")]["spec"]
+    pods = resources[("HorizontalPodAutoscaler", "sequencer-hpa")]["spec"]["maxReplicas"] + int(
+        deployment["strategy"]["rollingUpdate"]["maxSurge"])
+    anchoring = inspect.signature(open_database).parameters["pool_size"].default
+    migration = 1
+    ini = pgbouncer_ini(resources)["pgbouncer"]
+    assert int(ini["max_client_conn"]) == 200
+    assert pods * workers * pool + anchoring + migration <= int(ini["max_client_conn"])
+    bouncers = resources[("Deployment", "pgbouncer")]["spec"]["replicas"]
+    assert int(ini["default_pool_size"]) + int(ini["reserve_pool_size"]) <= int(ini["max_db_connections"])
+    server_side = bouncers * int(ini["max_db_connections"])
+    listeners = pods * workers
+    conf = resources[("ConfigMap", "postgres-config")]["data"]["sequencer.conf"]
+    max_connections = int(re.search(r"^max_connections = (\d+)", conf, re.M).group(1))
+    assert server_side + listeners + POSTGRES_RESERVED <= max_connections

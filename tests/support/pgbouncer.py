@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +60,11 @@ def _run_as(host: str) -> str | None:
 
 @contextlib.contextmanager
 def start_pgbouncer(database_url: str, pool_mode: str = "transaction", pool_size: int = 20,
-                    timeout: float = 20.0):
-    """Run PgBouncer on a free loopback port in front of the server of `database_url` until the block exits."""
+                    timeout: float = 20.0, render: Callable[[int, Path], str] | None = None):
+    """Run PgBouncer on a free loopback port in front of the server of `database_url` until the block exits.
+
+    `render(listen_port, auth_file)`, when given, returns the whole pgbouncer.ini to run instead of the test's own
+    (a shipped configuration); `auth_file` then holds `database_url`'s user and password, as plain text."""
     host, port, password = _upstream(database_url)
     user = make_url(database_url).username or "postgres"
     workdir = Path(tempfile.mkdtemp(prefix="seqpgbouncer-"))
@@ -69,7 +73,7 @@ def start_pgbouncer(database_url: str, pool_mode: str = "transaction", pool_size
     auth_file = workdir / "userlist.txt"
     auth_file.write_text(f'"{user}" "{password or ""}"\n')
     config = workdir / "pgbouncer.ini"
-    config.write_text("\n".join([
+    config.write_text(render(listen_port, auth_file) if render else "\n".join([
         "[databases]",
         f"* = host={host} port={port}",
         "[pgbouncer]",
