@@ -208,8 +208,8 @@ def read_page(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uu
             return Page(rows, head, SLOTLESS_RETRY_AFTER_SECONDS)
         if wait_for_head(read_databases(engine).primary, long_polls.listener, tenant_id, store_id, from_sequence,
                          wait_seconds):
-            rows, head = _read(engine, tenant_id, store_id, from_sequence, limit, max(min_sequence or 0,
-                                                                                      from_sequence))
+            woken_floor = max(min_sequence or 0, from_sequence)
+            rows, head = _read(engine, tenant_id, store_id, from_sequence, limit, woken_floor)
     return Page(rows, head)
 
 
