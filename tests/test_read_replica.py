@@ -32,6 +32,8 @@ from tests.test_worker_model import ADMIN
 from tests.test_worker_model import register_signer
 from tests.test_worker_model import server_env
 
+pytestmark = pytest.mark.slow  # its own PostgreSQL pair: nothing to gain from the second run on another server
+
 
 @pytest.fixture(scope="module")
 def pair():
@@ -337,7 +339,6 @@ def test_a_bad_min_sequence_is_400(client, value):
         assert response.status_code == 400 and response.json["code"] == "INVALID_REQUEST", path
 
 
-@pytest.mark.slow
 def test_gunicorn_with_a_read_replica_reads_its_own_writes_over_http(primary_url, standby_url, pair):
     env = server_env(DATABASE_READ_URL=standby_url)
     with start_gunicorn(primary_url, env=env, workers=2) as server:

@@ -64,6 +64,7 @@ def shipped_bouncer(repo_root, database_server_url):
         drop_database(database_server_url, real_database)
 
 
+@pytest.mark.slow
 def test_pgbouncer_accepts_the_file_and_refuses_a_wrong_password(shipped_bouncer):
     bouncer, url, _ = shipped_bouncer
     log = bouncer.log_text()
@@ -73,6 +74,7 @@ def test_pgbouncer_accepts_the_file_and_refuses_a_wrong_password(shipped_bouncer
         psycopg2.connect(wrong.render_as_string(hide_password=False), connect_timeout=5).close()
 
 
+@pytest.mark.slow
 def test_migrations_and_the_sequencer_work_through_the_shipped_pgbouncer(shipped_bouncer, settings):
     _, url, direct = shipped_bouncer
     pooled = Settings.from_env({"DATABASE_URL": url}).database_url
