@@ -248,11 +248,35 @@ def _nonempty(name: str, value: str) -> str:
 
 
 def _database_url(name: str, value: str) -> str:
-    """Accept postgres:// and postgresql:// URLs; SQLAlchemy gets the psycopg2 driver explicitly."""
+    """Accept postgres:// and postgresql:// URLs; SQLAlchemy gets the psycopg2 driver explicitly.
+
+    libpq's multi-host form `postgresql://u:p@h1:5432,h2:5432/db?target_session_attrs=read-write` (a Patroni
+    cluster, docs/DEPLOYMENT.md) is rewritten to SQLAlchemy's spelling of the same thing,
+    `...@/db?host=h1:5432&host=h2:5432&target_session_attrs=read-write`, which SQLAlchemy hands to libpq as
+    `host=h1,h2 port=5432,5432`: libpq then tries the hosts in order until one accepts the session attributes.
+    """
     match = re.match(r"^(postgres|postgresql)(\+psycopg2)?://", value)
     if not match:
         raise ConfigError(f"{name} must be a postgres:// or postgresql:// URL")
-    return "postgresql+psycopg2://" + value[match.end():]
+    return "postgresql+psycopg2://" + _multi_host_as_query(name, value[match.end():])
+
+
+def _multi_host_as_query(name: str, rest: str) -> str:
+    """`[userinfo@]h1[:p1],h2[:p2][/db][?query]` -> `[userinfo@]/db?host=h1:p1&host=h2:p2[&query]`; any other
+    authority is returned unchanged."""
+    authority_end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    authority, tail = rest[:authority_end], rest[authority_end:]
+    userinfo, at, hostlist = authority.rpartition("@")
+    if "," not in hostlist:
+        return rest
+    hosts = hostlist.split(",")
+    for host in hosts:
+        if not re.fullmatch(r"[A-Za-z0-9._%-]+(:[0-9]{1,5})?", host):
+            raise ConfigError(f"{name} lists several hosts; each must be host or host:port (names or IPv4 "
+                              f"addresses; for IPv6 use host names), got {host!r}")
+    path, question, query = tail.partition("?")
+    host_params = "&".join(f"host={host}" for host in hosts)
+    return f"{userinfo}{at}{path or '/'}?{host_params}" + (f"&{query}" if query else "")
 
 
 def _schema_mode(name: str, value: str) -> str:

@@ -61,6 +61,32 @@ def test_every_guide_variable_is_read():
     assert s.anchoring_configured and s.l2_chain_id == 31337
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql://seq:p%40ss@pg1:5432,pg2:5433/stateset_sequencer?target_session_attrs=read-write",
+    "postgres://pg1,pg2",
+    "postgresql://seq@pg1,pg2:6000,10.0.0.3/db?sslmode=require&application_name=x&target_session_attrs=primary",
+    "postgresql://seq@%2Fvar%2Frun%2Fpostgresql,pg2/db",
+    "postgresql+psycopg2://seq@pg1:5432,pg2:5432/db?target_session_attrs=read-write",
+])
+def test_multi_host_url_reaches_libpq_as_libpq_itself_reads_it(url):
+    """What SQLAlchemy passes to psycopg2 for the validated URL equals libpq's own parse of the operator's URL:
+    every host in order, its port, credentials, database and query options (target_session_attrs above all)."""
+    from psycopg2.extensions import parse_dsn
+    from sqlalchemy.dialects.postgresql.psycopg2 import dialect
+    from sqlalchemy.engine import make_url
+
+    validated = Settings.from_env({"DATABASE_URL": url}).database_url
+    args, kwargs = dialect().create_connect_args(make_url(validated))
+    assert args == []
+    assert {key: str(value) for key, value in kwargs.items()} == parse_dsn(url.replace("+psycopg2", ""))
+
+
+@pytest.mark.parametrize("hosts", ["[::1]:5432,pg2", "pg1,,pg2", "pg1:x,pg2", "pg1:5432:1,pg2", "pg1 ,pg2"])
+def test_multi_host_url_with_an_unusable_host_is_refused_naming_the_variable(hosts):
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL lists several hosts"):
+        Settings.from_env({"DATABASE_URL": f"postgresql://seq@{hosts}/db"})
+
+
 @pytest.mark.parametrize(
     "value",
     ["00" * 32, "0x" + "00" * 32, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"],
