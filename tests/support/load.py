@@ -83,6 +83,11 @@ class StreamWriter:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), f"writer for {self.store_id} did not finish"
 
+    def deliver(self, batches: int) -> None:
+        """Deliver `batches` new batches in the calling thread (instead of `start()`), each until receipted."""
+        for _ in range(batches):
+            self._deliver(self._next_batch())
+
     def successes_after(self, moment: float) -> list[Attempt]:
         """Requests sent at or after `moment` that got receipts for new events (writes acknowledged then)."""
         return [a for a in list(self.attempts) if a.outcome == "200" and a.new_receipts and a.started >= moment]

@@ -313,15 +313,18 @@ class PatroniCluster:
 
     # --- faults and teardown -----------------------------------------------------------------------------
 
-    def kill_node(self, node: PatroniNode) -> list[int]:
+    def kill_node(self, node: PatroniNode) -> float:
         """The whole node dies at once: SIGKILL its Patroni, its postmaster and every process under either.
-        Killing only the postmaster would make Patroni restart it in place (no failover). Returns the PIDs."""
+        Killing only the postmaster would make Patroni restart it in place (no failover). Returns the monotonic
+        time by which every SIGKILL was sent (the roots are stopped first; backends run on for the few
+        milliseconds it takes to find them)."""
         postmaster = node.postmaster_pid()
         assert node.patroni_alive() and postmaster is not None, f"{node.name} is not running"
         victims = kill_at_once([node.process.pid, postmaster])
+        killed_at = time.monotonic()
         node.process.wait(timeout=10)
         wait_gone(victims)
-        return victims
+        return killed_at
 
     def create_database(self, user: str, password: str, database: str) -> None:
         """What an operator does once after bootstrap (docs/DEPLOYMENT.md): the sequencer's role and database, on
