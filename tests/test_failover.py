@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -27,6 +29,7 @@ from tests.support.patroni import TEST_TIMING
 from tests.support.patroni import PatroniCluster
 from tests.support.patroni import shipped_timing
 from tests.support.patroni import describe
+from tests.support.servers import ROOT
 from tests.support.servers import start_gunicorn
 
 pytestmark = pytest.mark.slow
@@ -58,6 +61,24 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_multi_host_url_migrates_the_primary_through_alembic_and_the_admin_cli(cluster):
+    """The documented DATABASE_URL with the hot standby listed FIRST: libpq skips it (target_session_attrs=
+    read-write) for `alembic upgrade head` (the Kubernetes migrate Job) and `stateset-sequencer-admin migrate`."""
+    leader, standby = cluster.wait_for_leader_and_sync_standby()
+    hosts = f"{standby.host_port},{leader.host_port}"
+    for tool, database in (([sys.executable, "-m", "alembic", "upgrade", "head"], "migrate_alembic"),
+                           ([sys.executable, "-m", "app.cli", "migrate"], "migrate_admin")):
+        cluster.create_database(f"{database}_owner", "pw", database)
+        url = f"postgresql://{database}_owner:pw@{hosts}/{database}?target_session_attrs=read-write"
+        env = {"PATH": os.environ["PATH"], "DATABASE_URL": url, "ALLOW_UNSIGNED_RECEIPTS": "1"}
+        result = subprocess.run(tool, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with contextlib.closing(psycopg2.connect(leader.superuser_dsn(database), connect_timeout=5)) as conn, \
+                conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM alembic_version")
+            assert cursor.fetchone()[0] == 1, tool
 
 
 def stored_events(node, tenant_id) -> dict[str, list[tuple]]:

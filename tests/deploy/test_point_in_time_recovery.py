@@ -9,7 +9,9 @@ none of the later ones. The restore time is printed (docs/RESTORE.md quotes it).
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 import uuid
 
 import pytest
@@ -115,3 +117,31 @@ def test_restore_script_refuses_ambiguous_or_unsafe_requests():
         assert sorted(p.name for p in used.iterdir()) == ["PG_VERSION"]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_base_backup_retention_prunes_the_archive_below_the_oldest_backup_kept():
+    with ArchivingPrimary() as primary:
+        first = primary.base_backup()
+        for _ in range(3):
+            primary.archive_everything()
+        os.utime(first, (946684800, 946684800))
+        stamp = first.name.split(".")[0]
+        while time.strftime("sequencer_base_%Y%m%dT%H%M%SZ", time.gmtime()) == stamp:
+            time.sleep(0.05)
+        archived_before = wal_segments(primary.archive_dir)
+        second = primary.base_backup()
+        assert not first.exists() and second.exists()
+        label = second.name.split(".")[0]
+        history = [p for p in primary.archive_dir.glob("*.backup") if f"LABEL: {label}\n" in p.read_text()]
+        assert len(history) == 1
+        start_segment = history[0].name[:24]
+        remaining = wal_segments(primary.archive_dir)
+        assert remaining and min(remaining) == start_segment
+        assert [s for s in archived_before if s < start_segment], "nothing older was archived to prune"
+        assert set(remaining) >= {s for s in archived_before if s >= start_segment}
+        assert len(list(primary.archive_dir.glob("*.backup"))) == 2
+
+
+def wal_segments(archive_dir) -> list[str]:
+    return sorted(p.name for p in archive_dir.iterdir() if re.fullmatch(r"[0-9A-F]{24}", p.name))

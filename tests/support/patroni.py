@@ -329,8 +329,7 @@ class PatroniCluster:
     def create_database(self, user: str, password: str, database: str) -> None:
         """What an operator does once after bootstrap (docs/DEPLOYMENT.md): the sequencer's role and database, on
         the leader."""
-        leader = self.role_of("leader")
-        assert leader is not None, "no leader"
+        leader = self.wait_for_leader()
         conn = psycopg2.connect(leader.superuser_dsn(), connect_timeout=5)
         conn.autocommit = True
         with contextlib.closing(conn), conn.cursor() as cursor:
@@ -339,8 +338,8 @@ class PatroniCluster:
 
     def stop(self) -> None:
         """End every process we started, by PID: each Patroni first (SIGKILL, so it cannot restart anything),
-        then each postmaster with a fast shutdown (so it removes its shared memory; SIGKILL after 20 s), then
-        etcd; remove the directory."""
+        then each postmaster with an immediate shutdown (SIGQUIT: it still removes its shared memory; SIGKILL
+        after 20 s), then etcd; remove the directory."""
         for node in self.nodes:
             if node.patroni_alive():
                 kill_at_once([node.process.pid])
@@ -351,7 +350,7 @@ class PatroniCluster:
         running = [(pid, descendant_pids(pid)) for pid, node in running if pid is not None]
         for pid, _ in running:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGINT)
+                os.kill(pid, signal.SIGQUIT)
         for pid, children in running:
             try:
                 wait_gone([pid], 20)
