@@ -131,3 +131,31 @@ def test_a_long_poll_waiting_across_a_database_restart_still_wakes(restartable_d
         assert [e["event_id"] for e in result["response"].json()["events"]] == [event["event_id"]]
         print(f"\nlong poll woke {result['done'] - committed:.3f} s after the commit")
         assert result["done"] - committed < 3.0
+
+
+def test_a_connection_lost_before_its_transaction_begins_is_a_disconnect_the_pool_drops(settings, database_url):
+    """The server side of a pooled connection dies after the checkout check and before the transaction's first
+    statement (a primary killed at that moment). The per-transaction bounds statement is then what meets the dead
+    socket: it must fail as SQLAlchemy's disconnect error (the API answers 503 DATABASE_UNAVAILABLE, not 500), and
+    the pool must not hand that connection out again."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.db.engine import make_engine
+
+    engine = make_engine(settings, pool_size=1)
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            doomed = conn.connection.dbapi_connection.get_backend_pid()
+            with admin.connect() as other:
+                other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": doomed})
+                assert _wait_for(lambda: not other.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": doomed}).scalar(), timeout=10)
+            with pytest.raises(OperationalError) as raised:
+                conn.execute(sa.text("SELECT 1"))
+            assert raised.value.connection_invalidated
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != doomed
+    finally:
+        engine.dispose()
+        admin.dispose()

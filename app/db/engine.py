@@ -78,8 +78,9 @@ def make_engine(settings: Settings, pool_size: int | None = None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _bound_transaction(conn):
-        with conn.connection.dbapi_connection.cursor() as cursor:
-            cursor.execute(bounds_sql)
+        # Through the Connection (not a raw cursor), so that a connection found dead here (a primary killed after
+        # the checkout ping) fails as SQLAlchemy's disconnect error and is invalidated, like any other statement.
+        conn.exec_driver_sql(bounds_sql)
 
     return engine
 

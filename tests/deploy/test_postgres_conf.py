@@ -98,3 +98,33 @@ def test_guide_indexes_exist_after_migration(database_url):
     assert indexes["idx_commitments_unanchored"].startswith(
         "CREATE INDEX idx_commitments_unanchored ON public.batch_commitments USING btree (tenant_id, store_id")
     assert indexes["idx_commitments_unanchored"].endswith("WHERE (chain_tx_hash IS NULL)")
+
+
+def test_archive_command_copies_once_accepts_an_identical_retry_and_refuses_different_bytes(repo_root, tmp_path):
+    """sequencer.conf's archive_command run by /bin/sh as PostgreSQL runs it (%p and %f substituted): a new
+    segment is copied whole, archiving it again succeeds (a retry after a crash between copy and bookkeeping), and
+    different bytes under an archived name fail without touching the archived copy."""
+    text = (repo_root / "deploy/postgres/postgresql.conf.d/sequencer.conf").read_text()
+    command = re.search(r"^archive_command = '(.*)'$", text, re.M).group(1)
+    assert "/var/lib/postgresql/wal-archive/" in command
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    pg_wal = tmp_path / "pg_wal"
+    pg_wal.mkdir()
+    name = "000000010000000000000003"
+    segment = pg_wal / name
+    segment.write_bytes(os.urandom(4096))
+
+    def archive_segment() -> int:
+        shell = command.replace("/var/lib/postgresql/wal-archive", str(archive))
+        shell = shell.replace("%p", f"pg_wal/{name}").replace("%f", name)
+        return subprocess.run(["/bin/sh", "-c", shell], cwd=tmp_path).returncode
+
+    assert archive_segment() == 0
+    assert (archive / name).read_bytes() == segment.read_bytes()
+    assert archive_segment() == 0
+    original = segment.read_bytes()
+    segment.write_bytes(os.urandom(4096))
+    assert archive_segment() != 0
+    assert (archive / name).read_bytes() == original
+    assert sorted(p.name for p in archive.iterdir()) == [name]

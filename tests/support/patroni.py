@@ -35,6 +35,7 @@ from tests.support.pgnode import pid_alive
 from tests.support.pgnode import postmaster_pid
 from tests.support.pgnode import server_owned_dir
 from tests.support.pgnode import server_user
+from tests.support.pgnode import wait_for_connection
 from tests.support.pgnode import wait_gone
 from tests.support.servers import ROOT
 from tests.support.servers import free_port
@@ -301,7 +302,8 @@ class PatroniCluster:
             raise RuntimeError(f"etcd exited:\n{_tail(self.root / 'etcd.log')}")
         for node in self.nodes:
             if node.process is not None and node.process.poll() is not None and node.process.returncode != -9:
-                raise RuntimeError(f"{node.name}'s Patroni exited {node.process.returncode}:\n{node.log_text()[-4000:]}")
+                raise RuntimeError(f"{node.name}'s Patroni exited {node.process.returncode}:\n"
+                                   f"{node.log_text()[-4000:]}")
 
     def diagnostics(self) -> str:
         parts = []
@@ -335,6 +337,11 @@ class PatroniCluster:
         with contextlib.closing(conn), conn.cursor() as cursor:
             cursor.execute(f"CREATE ROLE {user} LOGIN PASSWORD %s", (password,))
             cursor.execute(f"CREATE DATABASE {database} OWNER {user}")
+        # Synchronous commit means the standby has the WAL, not that it has replayed it. Until it has, a login to
+        # the new database on the standby fails, and libpq does not go on to the next host after a refused login.
+        for node in self.nodes:
+            if node.patroni_alive():
+                wait_for_connection(f"postgresql://{user}:{password}@{node.host_port}/{database}", timeout=30)
 
     def stop(self) -> None:
         """End every process we started, by PID: each Patroni first (SIGKILL, so it cannot restart anything),
