@@ -33,6 +33,7 @@ from tests.support.pgnode import kill_at_once
 from tests.support.pgnode import make_server_owned
 from tests.support.pgnode import pid_alive
 from tests.support.pgnode import postmaster_pid
+from tests.support.pgnode import render_sequencer_conf
 from tests.support.pgnode import server_owned_dir
 from tests.support.pgnode import server_user
 from tests.support.pgnode import wait_for_connection
@@ -43,8 +44,6 @@ from tests.support.servers import free_port
 PATRONI = os.environ.get("TEST_PATRONI", "/usr/bin/patroni")
 ETCD = os.environ.get("TEST_ETCD", "/usr/bin/etcd")
 SHIPPED_CONFIG = ROOT / "deploy" / "patroni" / "patroni.yml"
-SHIPPED_POSTGRES_CONF = ROOT / "deploy" / "postgres" / "postgresql.conf.d" / "sequencer.conf"
-SHIPPED_ARCHIVE_DIR = "/var/lib/postgresql/wal-archive"
 PASSWORDS = {"superuser": "test-superuser-pw", "replication": "test-replication-pw", "rewind": "test-rewind-pw"}
 
 
@@ -73,7 +72,6 @@ class PatroniNode:
     pg_port: int
     api_port: int
     process: subprocess.Popen | None = None
-    starts: int = 0
 
     @property
     def data_dir(self) -> Path:
@@ -178,9 +176,7 @@ class PatroniCluster:
         memory, and the archive location."""
         config_dir = make_server_owned(node.config_dir)
         shutil.copy(SHIPPED_CONFIG, config_dir / "patroni.yml")
-        shipped_conf = SHIPPED_POSTGRES_CONF.read_text()
-        assert SHIPPED_ARCHIVE_DIR in shipped_conf, "sequencer.conf no longer archives to the documented directory"
-        (config_dir / "sequencer.conf").write_text(shipped_conf.replace(SHIPPED_ARCHIVE_DIR, str(self.archive_dir)))
+        render_sequencer_conf(config_dir, self.archive_dir)
         socket_dir = make_server_owned(node.directory / "socket")
         overlay = {
             "scope": self.scope,
@@ -196,7 +192,7 @@ class PatroniCluster:
                 "parameters": {"unix_socket_directories": str(socket_dir), "shared_buffers": "64MB",
                                "effective_cache_size": "256MB", "work_mem": "4MB", "maintenance_work_mem": "64MB",
                                "max_wal_size": "256MB", "min_wal_size": "80MB", "log_connections": "off",
-                               "log_disconnections": "off", "fsync": "on"},
+                               "log_disconnections": "off"},
             },
             "watchdog": {"mode": "off"},
         }
@@ -224,7 +220,6 @@ class PatroniCluster:
     def start_node(self, node: PatroniNode) -> None:
         """Start (or restart, after `kill_node`) the node's Patroni; it starts and manages PostgreSQL itself."""
         assert not node.patroni_alive(), f"{node.name}'s Patroni is already running"
-        node.starts += 1
         node.process = _spawn([PATRONI, str(node.config_dir)], node.log_path, self.node_environment(node))
 
     # --- observe -----------------------------------------------------------------------------------------

@@ -17,11 +17,27 @@ from pathlib import Path
 
 import psycopg2
 
+from tests.support.servers import ROOT
 from tests.support.servers import free_port
 
 PG_BIN_DIR = Path(os.environ.get("TEST_PG_BIN_DIR", "/usr/lib/postgresql/15/bin"))
 SERVER_ENVIRONMENT = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"}
 """The whole environment of the server processes we start: no inherited keys, no pyenv shims on PATH."""
+
+
+SHIPPED_POSTGRES_CONF = ROOT / "deploy" / "postgres" / "postgresql.conf.d" / "sequencer.conf"
+SHIPPED_ARCHIVE_DIR = "/var/lib/postgresql/wal-archive"
+
+
+def render_sequencer_conf(directory: Path, archive_dir: Path) -> Path:
+    """The shipped sequencer.conf with only its archive directory moved to `archive_dir`, as `directory/sequencer.conf`
+    (readable by the server user)."""
+    text = SHIPPED_POSTGRES_CONF.read_text()
+    assert SHIPPED_ARCHIVE_DIR in text, "sequencer.conf no longer archives to the documented directory"
+    path = directory / "sequencer.conf"
+    path.write_text(text.replace(SHIPPED_ARCHIVE_DIR, str(archive_dir)))
+    path.chmod(0o644)
+    return path
 
 
 def running_as_root() -> bool:

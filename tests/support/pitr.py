@@ -26,27 +26,16 @@ from tests.support.pgnode import PostgresServer
 from tests.support.pgnode import as_server_user
 from tests.support.pgnode import make_server_owned
 from tests.support.pgnode import remove_tree
+from tests.support.pgnode import render_sequencer_conf
 from tests.support.pgnode import server_owned_dir
 from tests.support.servers import ROOT
 
-SHIPPED_POSTGRES_CONF = ROOT / "deploy" / "postgres" / "postgresql.conf.d" / "sequencer.conf"
-SHIPPED_ARCHIVE_DIR = "/var/lib/postgresql/wal-archive"
 BACKUP_SCRIPTS = ROOT / "deploy" / "backup"
 DATABASE = "stateset_sequencer"
 SMALL_HOST_SETTINGS = ("shared_buffers=64MB", "effective_cache_size=256MB", "maintenance_work_mem=64MB",
                        "work_mem=4MB", "max_wal_size=256MB", "min_wal_size=80MB", "log_connections=off",
                        "log_disconnections=off")
 """Command-line overrides (they win over sequencer.conf) that fit the production file onto a CI box."""
-
-
-def render_sequencer_conf(directory: Path, archive_dir: Path) -> Path:
-    """The shipped sequencer.conf with only its archive directory moved to `archive_dir`."""
-    text = SHIPPED_POSTGRES_CONF.read_text()
-    assert SHIPPED_ARCHIVE_DIR in text, "sequencer.conf no longer archives to the documented directory"
-    path = directory / "sequencer.conf"
-    path.write_text(text.replace(SHIPPED_ARCHIVE_DIR, str(archive_dir)))
-    path.chmod(0o644)
-    return path
 
 
 class ArchivingPrimary:
