@@ -159,3 +159,31 @@ def test_a_connection_lost_before_its_transaction_begins_is_a_disconnect_the_poo
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_a_connection_lost_under_the_raw_cursor_is_a_disconnect_too(settings, database_url):
+    """`app.db.engine.dbapi_cursor` (the hot statements' raw psycopg2 cursor) raises SQLAlchemy's disconnect error
+    and invalidates the connection when the server side is gone, as a statement through SQLAlchemy would."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.db.engine import dbapi_cursor
+    from app.db.engine import make_engine
+
+    engine = make_engine(settings, pool_size=1)
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with pytest.raises(OperationalError) as raised:
+            with engine.begin() as conn:
+                doomed = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+                with admin.connect() as other:
+                    other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": doomed})
+                    assert _wait_for(lambda: not other.execute(sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": doomed}).scalar(), timeout=10)
+                with dbapi_cursor(conn) as cursor:
+                    cursor.execute("SELECT 1")
+        assert raised.value.connection_invalidated
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != doomed
+    finally:
+        engine.dispose()
+        admin.dispose()

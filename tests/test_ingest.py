@@ -350,3 +350,22 @@ def test_a_stream_lock_held_too_long_answers_503_and_writes_nothing(make_app, en
         assert response.headers["Retry-After"] == "1"
         holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
     assert stream.ingest([stream.event()])["receipts"][0]["sequenceNumber"] == 1
+
+
+@pytest.mark.parametrize("table", ["entity_versions", "stream_logs"])
+def test_a_lock_wait_inside_the_hot_statements_answers_503_and_writes_nothing(make_app, engine, table):
+    """The entity-version upsert and the log write run on the transaction's raw psycopg2 cursor; an error there
+    (here: a row lock held elsewhere past STREAM_LOCK_TIMEOUT_MS) must reach the API as SQLAlchemy's error, so it
+    maps to 503 STREAM_BUSY like any other statement's, not to a 500."""
+    stream = Stream(make_app(stream_lock_timeout_ms=300).test_client(), engine)
+    assert stream.ingest([stream.event("order-1")])["headSequence"] == 1
+    with engine.connect() as holder:
+        locked = holder.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE tenant_id = :t AND "
+                                        "store_id = :s FOR UPDATE) AS held"),
+                                {"t": stream.tenant_id, "s": stream.store_id}).scalar()
+        assert locked == 1
+        response = stream.client.post("/api/v1/ves/events/ingest", json={"events": [stream.event("order-1")]},
+                                      headers=stream.headers)
+        assert response.status_code == 503 and response.json["code"] == "STREAM_BUSY", response.json
+        holder.rollback()
+    assert stream.ingest([stream.event("order-1")])["receipts"][0]["sequenceNumber"] == 2

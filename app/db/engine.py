@@ -15,11 +15,16 @@ they hold through PgBouncer in transaction pooling mode.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 
+import psycopg2
+from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 
 from app.config import Settings
 from app.db.bounds import bounded_connection_class
@@ -102,6 +107,27 @@ def make_read_engine(settings: Settings) -> Engine | None:
         db_statement_timeout_ms=statement_ms,
         stream_lock_timeout_ms=min(settings.stream_lock_timeout_ms, statement_ms - 1),
     ))
+
+
+@contextlib.contextmanager
+def dbapi_cursor(conn: Connection) -> Iterator[psycopg2.extensions.cursor]:
+    """The transaction's own psycopg2 cursor, for the hot statements that skip SQLAlchemy's per-call overhead.
+
+    A psycopg2 error is raised as SQLAlchemy's (a `DBAPIError` subclass, the psycopg2 error as `.orig`) and a lost
+    connection is invalidated, as `conn.execute` would do: callers and the API's error mapping (503 `STREAM_BUSY`,
+    `DATABASE_TIMEOUT`, `DATABASE_UNAVAILABLE`; the ingest backstop's `IntegrityError`) see one kind of error.
+    """
+    dbapi_connection = conn.connection.dbapi_connection
+    cursor = None
+    try:
+        with dbapi_connection.cursor() as cursor:
+            yield cursor
+    except psycopg2.Error as error:
+        disconnect = conn.dialect.is_disconnect(error, dbapi_connection, cursor)
+        if disconnect:
+            conn.invalidate(error)
+        raise DBAPIError.instance(None, None, error, psycopg2.Error, connection_invalidated=disconnect,
+                                  dialect=conn.dialect) from error
 
 
 LIFT_TRANSACTION_BOUNDS_SQL = ("SELECT set_config('statement_timeout', '0', true), "

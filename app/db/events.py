@@ -15,6 +15,7 @@ from psycopg2.extras import Json
 from psycopg2.extras import execute_values
 from sqlalchemy import Connection
 
+from app.db.engine import dbapi_cursor
 from app.db.tables import entity_versions
 from app.db.tables import events
 from app.db.tables import streams
@@ -115,7 +116,7 @@ def _execute_values(conn: Connection, statement: str, values: list[tuple]) -> No
     Measured in bench/ (docs/PERFORMANCE.md): SQLAlchemy's executemany sends an upsert as one round trip per row,
     and its per-row bind processing costs about a third of the insert time of a 100-event batch.
     """
-    with conn.connection.dbapi_connection.cursor() as cursor:
+    with dbapi_cursor(conn) as cursor:
         execute_values(cursor, statement, values, page_size=1000)
 
 

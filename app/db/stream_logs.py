@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from app.db.engine import dbapi_cursor
 from app.db.tables import events
 from app.db.tables import log_checkpoints
 
@@ -77,7 +78,7 @@ def _dbapi_execute(conn: Connection, statement: str, params: dict) -> tuple | No
     """One statement on the transaction's own psycopg2 cursor; the first row or None. The ingest path's two log
     statements skip SQLAlchemy's per-call execution overhead this way (~35 us each, measured), as `events.py` does
     for its inserts."""
-    with conn.connection.dbapi_connection.cursor() as cursor:
+    with dbapi_cursor(conn) as cursor:
         cursor.execute(statement, params)
         return cursor.fetchone()
 
