@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -65,6 +66,26 @@ def worker_exited(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
     except Exception:  # noqa: BLE001 - metrics clean-up must never take the master down
         pass
+
+
+def quit_once(worker) -> None:
+    """Worker `post_worker_init`: gunicorn's quit handler runs at most once per worker.
+
+    Ctrl-C signals the whole process group, so a worker gets SIGINT from the terminal and SIGQUIT from its master
+    moments apart. The gthread handler holds its thread pool's shutdown lock for a few bytecodes; a second signal
+    landing there re-enters the handler, which then waits for that lock forever, and the worker hangs until the
+    master SIGKILLs it after graceful_timeout. The first handler is already exiting, so later ones do nothing.
+    """
+    handle_quit = worker.handle_quit
+    quitting = []
+
+    def handler(signum, frame):
+        if not quitting:
+            quitting.append(signum)
+            handle_quit(signum, frame)
+
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, handler)
 
 
 class JsonAccessLogger(Logger):

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from app.serving import load_settings_or_exit  # noqa: E402
 from app.serving import prepare_master  # noqa: E402
 from app.serving import announce_listening  # noqa: E402
+from app.serving import quit_once  # noqa: E402
 from app.serving import worker_exited  # noqa: E402
 
 _settings = load_settings_or_exit()
@@ -41,6 +42,10 @@ control_socket_disable = True
 
 def on_starting(server):
     prepare_master(_settings)
+
+
+def post_worker_init(worker):
+    quit_once(worker)
 
 
 def child_exit(server, worker):

@@ -254,3 +254,29 @@ def test_gunicorn_runs_gthread_workers_with_web_threads():
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["gthread", "5", "65"]
+
+
+def test_a_worker_handles_only_the_first_of_two_quit_signals():
+    """Ctrl-C reaches a worker twice (SIGINT from the terminal, SIGQUIT from its master). gunicorn's gthread quit
+    handler is not re-entrant (a second signal inside it waits forever for the thread pool's shutdown lock), so the
+    worker hook `post_worker_init` installs a handler that runs it once. Checked through the real config file, in a
+    child process so this process's signal handlers stay as they are."""
+    code = """
+import runpy, signal
+ns = runpy.run_path('config/gunicorn.conf.py')
+calls = []
+class Worker:
+    def handle_quit(self, signum, frame):
+        calls.append(signum)
+        signal.getsignal(signal.SIGQUIT)(signal.SIGQUIT, None)   # the master's signal lands meanwhile
+ns['post_worker_init'](Worker())
+signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+signal.getsignal(signal.SIGQUIT)(signal.SIGQUIT, None)
+print(calls == [signal.SIGINT])
+"""
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
+           "VES_SEQUENCER_SIGNING_KEY": "ab" * 32}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]
