@@ -76,6 +76,20 @@ def require(permission: str, tenant_id: uuid.UUID | None = None, store_id: uuid.
     return principal
 
 
+def require_tenant_wide(permission: str, tenant_id: uuid.UUID | None) -> Principal:
+    """Authenticate and check `permission` over the *whole* tenant: for tenant-wide resources (agent signing keys,
+    schemas, the tenant's API keys, admin reads). A store-scoped key is refused even within its own tenant.
+
+    :raise 401: no, unknown or revoked key.
+    :raise 403: the key lacks the permission, belongs to another tenant, or is limited to some stores.
+    """
+    principal = require(permission, tenant_id)
+    if principal.tenant_id is not None and principal.store_ids:
+        raise NotPermitted("This API key is limited to some stores; this needs a key for the whole tenant.",
+                           code="TENANT_SCOPE_REQUIRED")
+    return principal
+
+
 def require_permission(permission: str) -> Principal:
     """Authenticate and check the permission level only; scope is then judged per tenant/store (e.g. per event).
 
