@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger
 from sqlalchemy import CheckConstraint
 from sqlalchemy import Column
 from sqlalchemy import DateTime
+from sqlalchemy import Identity
 from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
@@ -237,9 +238,38 @@ event_schemas = Table(
     Column("version", Integer, nullable=False),
     Column("schema", JSONB, nullable=False),
     _ts("created_at", nullable=False, default_now=True),
+    Column("id", UUID(as_uuid=True), nullable=False, server_default=text("gen_random_uuid()")),
+    Column("status", Text, nullable=False, server_default="active"),
+    Column("compatibility", Text, nullable=False, server_default="backward"),
+    Column("description", Text, nullable=True),
+    _ts("updated_at", nullable=False, default_now=True),
+    Column("created_by", Text, nullable=True),
     PrimaryKeyConstraint("tenant_id", "event_type", "version"),
+    UniqueConstraint("id"),
     CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint("status IN ('active', 'deprecated', 'archived')", name="status_known"),
+    CheckConstraint("compatibility IN ('forward', 'backward', 'full', 'none')", name="compatibility_known"),
 )
+
+# Public agent self-registration attempts (POST /api/v1/agents/register), refused ones included; never a secret.
+agent_registrations = Table(
+    "agent_registrations",
+    metadata,
+    Column("id", BigInteger, Identity(), nullable=False),
+    _ts("attempted_at", nullable=False, default_now=True),
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("client_address", Text, nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("request_id", Text, nullable=True),
+    _uuid("tenant_id", nullable=True),
+    _uuid("agent_id", nullable=True),
+    _uuid("key_id", nullable=True),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("outcome IN ('registered', 'refused')", name="outcome_known"),
+)
+Index("ix_agent_registrations_attempted_at", agent_registrations.c.attempted_at)
 
 # The per-stream transparency logs of LOG.md (docs/LOG.md "Storage"). `stream_logs` is how far a stream's log is
 # built (`tree_size` leaves: events 1..tree_size) and its compact range (`frontier`: one 32-byte hash per set bit
