@@ -27,6 +27,10 @@ BLUEPRINTS = (
     "app.api.commitments",
     "app.api.anchoring",
     "app.api.openapi",
+    "app.api.legacy_commitments",
+    "app.api.legacy_agents",
+    "app.api.legacy_schemas",
+    "app.api.legacy_admin",
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -48,6 +52,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     from app.config import Settings
     from app.errors import TooLarge
     from app.limits import init_limiter
+    from app.limits import limit_public_registration
     from app.logging import configure_logging
     from app.metrics import init_metrics
 
@@ -77,7 +82,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
                 f"Request body is larger than MAX_BODY_SIZE_BYTES ({settings.max_body_size_bytes} bytes)."
             )
 
-    init_limiter(app, settings)
+    limiter = init_limiter(app, settings)
 
     @app.before_request
     def _authenticate_unless_public():
@@ -93,6 +98,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     register_error_handlers(app)
     init_metrics(app, settings, app.extensions["sequencer"].engine)
     register_routes(app, BLUEPRINTS)
+    limit_public_registration(app, limiter, settings)
     return app
 
 

@@ -79,6 +79,10 @@ class Settings:
     sequencer_private_key: str | None = _secret_field()
     l2_chain_id: int = 84532001
     anchor_max_events: int = 1024
+    anchor_request_timeout_seconds: float = 8.0
+    public_agent_registration_enabled: bool = False
+    public_agent_registration_rate_limit_per_minute: int = 30
+    public_agent_registration_window_seconds: int = 60
     log_signing_key: bytes | None = _secret_field()
     log_origin: str = DEFAULT_LOG_ORIGIN
     log_max_delay_seconds: float = 5.0
@@ -119,6 +123,13 @@ class Settings:
             sequencer_private_key=env.get("SEQUENCER_PRIVATE_KEY", _eth_private_key),
             l2_chain_id=env.int("L2_CHAIN_ID", 84532001, minimum=1),
             anchor_max_events=env.int("ANCHOR_MAX_EVENTS", 1024, minimum=1, maximum=1 << 20),
+            anchor_request_timeout_seconds=env.float("ANCHOR_REQUEST_TIMEOUT_SECONDS", 8.0, minimum=0.5,
+                                                     maximum=60.0),
+            public_agent_registration_enabled=env.bool("PUBLIC_AGENT_REGISTRATION_ENABLED", False),
+            public_agent_registration_rate_limit_per_minute=env.int(
+                "PUBLIC_AGENT_REGISTRATION_RATE_LIMIT_PER_MINUTE", 30, minimum=1, maximum=100_000),
+            public_agent_registration_window_seconds=env.int("PUBLIC_AGENT_REGISTRATION_WINDOW_SECONDS", 60,
+                                                             minimum=1, maximum=86400),
             **_log_settings(env),
         )
 

@@ -129,3 +129,28 @@ def _header_normaliser(window_seconds: int):
         return response
 
     return normalise
+
+
+REGISTRATION_ENDPOINT = "legacy_agents.register_agent"
+
+
+def limit_public_registration(app: Flask, limiter: Limiter | None, settings: Settings) -> None:
+    """`POST /api/v1/agents/register`: at most PUBLIC_AGENT_REGISTRATION_RATE_LIMIT_PER_MINUTE per client address
+    (scaled to PUBLIC_AGENT_REGISTRATION_WINDOW_SECONDS), on top of the default limit; a refused attempt is audited.
+    Applies whenever the app is rate limited at all (RATE_LIMIT_PER_MINUTE > 0)."""
+    view = app.view_functions.get(REGISTRATION_ENDPOINT)
+    if limiter is None or view is None:
+        return
+    window = settings.public_agent_registration_window_seconds
+    amount = per_window(settings.public_agent_registration_rate_limit_per_minute, window)
+
+    def audit_breach(_limit) -> None:
+        from app import runtime
+        from app.services import agents
+
+        client = agents.ClientInfo(request.remote_addr, request.headers.get("User-Agent"), g.get("request_id"))
+        agents.record_refusal(runtime.current().engine, client, "RATE_LIMIT_EXCEEDED")
+
+    app.view_functions[REGISTRATION_ENDPOINT] = limiter.limit(
+        f"{amount} per {window} seconds", key_func=lambda: "register:" + (request.remote_addr or "unknown"),
+        on_breach=audit_breach)(view)

@@ -31,11 +31,18 @@ CLIENT_EXTENSION = "anchor_registry_client"
 
 
 def registry_client(read_only: bool = False) -> RegistryClient:
-    """The injected client, else one for the configured registry (AnchoringNotConfigured when unset)."""
+    """The injected client, else one for the configured registry (AnchoringNotConfigured when unset) whose every
+    RPC is bounded by a quarter of ANCHOR_REQUEST_TIMEOUT_SECONDS."""
     injected = current_app.extensions.get(CLIENT_EXTENSION)
     if injected is not None:
         return injected
-    return service.registry_client(runtime.current().settings, read_only=read_only)
+    settings = runtime.current().settings
+    return service.registry_client(settings, read_only=read_only, timeout=service.request_rpc_timeout(settings))
+
+
+def request_deadline() -> service.Deadline:
+    """The time budget of one request's chain work (ANCHOR_REQUEST_TIMEOUT_SECONDS)."""
+    return service.Deadline(runtime.current().settings.anchor_request_timeout_seconds)
 
 
 @bp.get("/anchor/status")
@@ -53,12 +60,14 @@ def anchor_commitment_now():
 
     A range follows the commitment rules (400 INVALID_RANGE / RANGE_PAST_HEAD, 409 RANGE_MISMATCH when it cuts an
     existing commitment); 503 ANCHORING_NOT_CONFIGURED / CHAIN_UNAVAILABLE / REGISTRY_UNAVAILABLE; 409
-    ANCHOR_FORK_DETECTED / ANCHOR_REJECTED / ANCHOR_RUN_IN_PROGRESS.
+    ANCHOR_FORK_DETECTED / ANCHOR_REJECTED / ANCHOR_RUN_IN_PROGRESS; 503 ANCHOR_PENDING when not anchored within
+    ANCHOR_REQUEST_TIMEOUT_SECONDS (the anchoring job finishes it).
     """
     fields = body()
     require("admin", fields["tenant_id"], fields["store_id"])
     max_events = fields.pop("max_events") or runtime.current().settings.anchor_max_events
-    return render(service.anchor_now(runtime.current().engine, registry_client(), **fields, max_events=max_events))
+    return render(service.anchor_now(runtime.current().engine, registry_client(), **fields, max_events=max_events,
+                                     deadline=request_deadline()))
 
 
 @bp.get("/ves/anchor/<id:batch_id>/verify")

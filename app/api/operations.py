@@ -105,7 +105,7 @@ def render(value=None, status: int = 200, headers: dict[str, str] | None = None)
     schema = operation.responses[status]
     if schema is None:
         return "", status
-    response = jsonify(schema().dump(value))
+    response = jsonify((schema() if isinstance(schema, type) else schema).dump(value))
     response.status_code = status
     for name, value_text in (headers or {}).items():
         assert name in operation.headers.get(status, {}), f"undeclared response header {name}"

@@ -19,12 +19,21 @@ class SchemaRecord:
     version: int
     schema: dict
     created_at: datetime.datetime
+    id: uuid.UUID | None = None
+    status: str = "active"
+    compatibility: str = "backward"
+    description: str | None = None
+    updated_at: datetime.datetime | None = None
+    created_by: str | None = None
 
 
-_COLUMNS = [event_schemas.c[n] for n in ("tenant_id", "event_type", "version", "schema", "created_at")]
+_COLUMNS = [event_schemas.c[n] for n in ("tenant_id", "event_type", "version", "schema", "created_at", "id", "status",
+                                         "compatibility", "description", "updated_at", "created_by")]
 
 
-def insert_schema_version(conn: Connection, tenant_id: uuid.UUID, event_type: str, schema: dict) -> SchemaRecord:
+def insert_schema_version(conn: Connection, tenant_id: uuid.UUID, event_type: str, schema: dict,
+                          compatibility: str = "backward", description: str | None = None,
+                          created_by: str | None = None) -> SchemaRecord:
     """Store `schema` as the next version. Callers MUST hold a lock that serialises writers of this event type."""
     current = conn.execute(
         sa.select(sa.func.max(event_schemas.c.version)).where(
@@ -32,7 +41,8 @@ def insert_schema_version(conn: Connection, tenant_id: uuid.UUID, event_type: st
     ).scalar()
     row = conn.execute(
         event_schemas.insert()
-        .values(tenant_id=tenant_id, event_type=event_type, version=(current or 0) + 1, schema=schema)
+        .values(tenant_id=tenant_id, event_type=event_type, version=(current or 0) + 1, schema=schema,
+                compatibility=compatibility, description=description, created_by=created_by)
         .returning(*_COLUMNS)
     ).one()
     return SchemaRecord(**row._mapping)
@@ -64,3 +74,28 @@ def latest_versions(conn: Connection, pairs: set[tuple[uuid.UUID, str]]) -> dict
         .group_by(event_schemas.c.tenant_id, event_schemas.c.event_type)
     )
     return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+def get_schema_by_id(conn: Connection, schema_id: uuid.UUID) -> SchemaRecord | None:
+    row = conn.execute(sa.select(*_COLUMNS).where(event_schemas.c.id == schema_id)).one_or_none()
+    return SchemaRecord(**row._mapping) if row else None
+
+
+def latest_schema(conn: Connection, tenant_id: uuid.UUID, event_type: str,
+                  active_only: bool = False) -> SchemaRecord | None:
+    query = sa.select(*_COLUMNS).where(event_schemas.c.tenant_id == tenant_id,
+                                       event_schemas.c.event_type == event_type)
+    if active_only:
+        query = query.where(event_schemas.c.status == "active")
+    row = conn.execute(query.order_by(event_schemas.c.version.desc()).limit(1)).one_or_none()
+    return SchemaRecord(**row._mapping) if row else None
+
+
+def update_schema_status(conn: Connection, schema_id: uuid.UUID, status: str) -> bool:
+    result = conn.execute(event_schemas.update().where(event_schemas.c.id == schema_id)
+                          .values(status=status, updated_at=sa.func.now()))
+    return result.rowcount > 0
+
+
+def delete_schema(conn: Connection, schema_id: uuid.UUID) -> bool:
+    return conn.execute(event_schemas.delete().where(event_schemas.c.id == schema_id)).rowcount > 0

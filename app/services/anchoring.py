@@ -14,6 +14,7 @@ import contextlib
 import datetime
 import enum
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -39,6 +40,7 @@ from app.db.locks import ANCHOR_RUN_LOCK_KEY
 from app.db.engine import lift_transaction_bounds
 from app.db.locks import try_lock_transaction
 from app.errors import Conflict
+from app.errors import NotFound
 from app.errors import SequencerError
 from app.errors import Unavailable
 from app.metrics import ANCHORED_TOTAL
@@ -149,7 +151,7 @@ def plan_anchor(commitment: Commitment, head: tuple[int, bytes], on_chain: OnCha
                        f"({context}).")
 
 
-def registry_client(settings: Settings, read_only: bool = False) -> RegistryClient:
+def registry_client(settings: Settings, read_only: bool = False, timeout: float | None = None) -> RegistryClient:
     """A client for the configured registry, signing with SEQUENCER_PRIVATE_KEY for L2_CHAIN_ID (EIP-155).
 
     Does no I/O. Raises AnchoringNotConfigured when a needed variable is unset.
@@ -162,7 +164,8 @@ def registry_client(settings: Settings, read_only: bool = False) -> RegistryClie
         raise AnchoringNotConfigured(f"Anchoring is not configured (unset: {', '.join(missing)}).")
     return RegistryClient.from_url(settings.l2_rpc_url, settings.set_registry_address,
                                    private_key=None if read_only else settings.sequencer_private_key,
-                                   chain_id=settings.l2_chain_id)
+                                   chain_id=settings.l2_chain_id,
+                                   **({} if timeout is None else {"timeout": timeout}))
 
 
 @contextlib.contextmanager
@@ -189,7 +192,7 @@ def check_chain(client: RegistryClient) -> None:
 
 
 def anchor_commitment(engine: Engine, client: RegistryClient, commitment: Commitment,
-                      after_send: AfterSend | None = None) -> AnchorOutcome:
+                      after_send: AfterSend | None = None, deadline: "Deadline | None" = None) -> AnchorOutcome:
     """Anchor one commitment whose predecessors are anchored; record it only after a successful receipt.
 
     Raises ForkDetected, or a ChainError (TransactionReverted, ChainUnavailable, ReceiptTimeout) leaving the
@@ -199,6 +202,8 @@ def anchor_commitment(engine: Engine, client: RegistryClient, commitment: Commit
         return AnchorOutcome(commitment, "already_anchored", commitment.chain_id, commitment.chain_tx_hash,
                              commitment.chain_block_number)
     stream_id = commitment.stream_id
+    if deadline is not None:
+        deadline.check(commitment)
     action = plan_anchor(commitment, client.get_head(stream_id), client.get_batch(commitment.batch_id))
     if action is AnchorAction.RECORD:
         return _record_found_on_chain(engine, client, commitment, "recovered")
@@ -209,7 +214,14 @@ def anchor_commitment(engine: Engine, client: RegistryClient, commitment: Commit
     if after_send is not None:
         after_send(commitment, tx_hash)
     try:
-        receipt = client.wait_for_receipt(tx_hash)
+        if deadline is None:
+            receipt = client.wait_for_receipt(tx_hash)
+        else:
+            receipt = client.wait_for_receipt(tx_hash, timeout=deadline.remaining())
+    except ReceiptTimeout:
+        if deadline is None:
+            raise
+        raise AnchorPending.sent(commitment, tx_hash) from None
     except TransactionReverted:
         if client.get_batch(commitment.batch_id) is not None:
             return _record_found_on_chain(engine, client, commitment, "recovered")
@@ -263,7 +275,7 @@ def unanchored_of_stream(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UU
 
 
 def anchor_stream_through(engine: Engine, client: RegistryClient, target: Commitment,
-                          after_send: AfterSend | None = None) -> AnchorOutcome:
+                          after_send: AfterSend | None = None, deadline: "Deadline | None" = None) -> AnchorOutcome:
     """Anchor every unanchored commitment of `target`'s stream up to and including `target`, oldest first (the
     contract only accepts the next range), and return `target`'s outcome."""
     if target.is_anchored:
@@ -273,7 +285,7 @@ def anchor_stream_through(engine: Engine, client: RegistryClient, target: Commit
     for commitment in unanchored_of_stream(engine, target.tenant_id, target.store_id):
         if commitment.sequence_start > target.sequence_start:
             break
-        outcome = anchor_commitment(engine, client, commitment, after_send)
+        outcome = anchor_commitment(engine, client, commitment, after_send, deadline)
     if outcome is None or outcome.commitment.batch_id != target.batch_id:
         with engine.connect() as conn:
             current = store.get_commitment(conn, target.batch_id)
@@ -387,11 +399,12 @@ def target_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID,
 
 def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, store_id: uuid.UUID,
                sequence_start: int | None = None, sequence_end: int | None = None,
-               max_events: int = 1024) -> AnchorOutcome:
+               max_events: int = 1024, deadline: "Deadline | None" = None) -> AnchorOutcome:
     """POST /api/v1/ves/commitments/anchor: commit if needed, then anchor the stream through that commitment.
 
     Checks the chain before committing anything. Holds the run lock so it never races the cron job. A chain failure
-    is raised as the domain error it means (`as_sequencer_error`).
+    is raised as the domain error it means (`as_sequencer_error`). With a `deadline` (HTTP requests), a transaction
+    not mined in time is `AnchorPending` (the job records it), and no further step starts once it has passed.
     """
     with chain_errors_as_domain_errors():
         check_chain(client)
@@ -399,7 +412,7 @@ def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, sto
             if not taken:
                 raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
             target = target_commitment(engine, tenant_id, store_id, sequence_start, sequence_end, max_events)
-            return anchor_stream_through(engine, client, target)
+            return anchor_stream_through(engine, client, target, deadline=deadline)
 
 
 @dataclass(frozen=True)
@@ -472,3 +485,101 @@ def verify_anchor(engine: Engine, registry: Callable[[], RegistryClient], batch_
         chain_id=record.chain_id if record.chain_id is not None else client.chain_id,
         chain_tx_hash=chain_tx_hash, chain_block_number=on_chain.block_number if on_chain is not None else None,
         stream_id=record.stream_id)
+
+
+# --- Bounded anchoring for HTTP requests, and the original's anchoring routes (issue 18) ---------------------------
+
+
+class AnchorPending(Unavailable):
+    """The request's time budget (ANCHOR_REQUEST_TIMEOUT_SECONDS) ran out before the commitment was anchored. Nothing
+    is lost: a transaction already sent is found on chain and recorded by the anchoring job (`plan_anchor`), one not
+    yet sent is sent by it; `GET /api/v1/ves/commitments/{batch_id}` shows when."""
+
+    code = "ANCHOR_PENDING"
+
+    @classmethod
+    def sent(cls, commitment: Commitment, tx_hash: bytes) -> "AnchorPending":
+        return cls(f"The anchor transaction was sent but not mined within the request's time budget; the anchoring "
+                   f"job records it (GET /api/v1/ves/commitments/{commitment.batch_id}; tx: {to_hex(tx_hash)}).",
+                   retry_after=30)
+
+    @classmethod
+    def not_started(cls, commitment: Commitment) -> "AnchorPending":
+        return cls(f"The request's time budget ran out before commitment {commitment.batch_id} was sent; the "
+                   f"anchoring job anchors it (GET /api/v1/ves/commitments/{commitment.batch_id}).", retry_after=30)
+
+
+@dataclass
+class Deadline:
+    """A monotonic time budget for the chain work of one HTTP request."""
+
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+
+    def remaining(self) -> float:
+        return max(0.0, self.seconds - (time.monotonic() - self.started))
+
+    def check(self, commitment: Commitment) -> None:
+        if self.remaining() <= 0.0:
+            raise AnchorPending.not_started(commitment)
+
+
+def request_rpc_timeout(settings: Settings) -> float:
+    """Per-RPC timeout of a client serving an HTTP request: a quarter of the request budget, at most the default."""
+    return max(0.5, min(10.0, settings.anchor_request_timeout_seconds / 4))
+
+
+def anchor_batch(engine: Engine, client: RegistryClient, commitment: Commitment,
+                 deadline: Deadline | None = None) -> AnchorOutcome:
+    """POST /api/v1/ves/anchor and /api/v1/anchor: anchor the stream through `commitment` (its unanchored
+    predecessors first), under the run lock, as `anchor_now` does for an existing commitment."""
+    if commitment.is_anchored:
+        return AnchorOutcome(commitment, "already_anchored", commitment.chain_id, commitment.chain_tx_hash,
+                             commitment.chain_block_number)
+    with chain_errors_as_domain_errors():
+        check_chain(client)
+        with run_lock(engine) as taken:
+            if not taken:
+                raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
+            return anchor_stream_through(engine, client, commitment, deadline=deadline)
+
+
+def pending_commitments(engine: Engine, limit: int) -> list[Commitment]:
+    """Every stream's unanchored commitments, oldest first per stream, at most `limit` (the anchor service's feed)."""
+    with engine.connect() as conn:
+        return store.unanchored_commitments(conn, limit)
+
+
+@dataclass(frozen=True)
+class ExternalAnchorResult:
+    commitment: Commitment
+    newly_recorded: bool
+
+
+class AnchorMismatch(Conflict):
+    code = "ANCHOR_MISMATCH"
+
+
+def record_external_anchor(engine: Engine, batch_id: uuid.UUID, chain_tx_hash: bytes, chain_id: int,
+                           block_number: int | None) -> ExternalAnchorResult:
+    """POST /v1/commitments/{batch_id}/anchored: an external anchor service reports the transaction that anchored
+    a commitment. The same transaction again is `newly_recorded` False; another one is a 409 (never overwritten).
+
+    :raise NotFound: no such commitment. :raise AnchorMismatch: anchored by another transaction.
+    """
+    with engine.begin() as conn:
+        current = store.get_commitment(conn, batch_id)
+        if current is None:
+            raise NotFound("Commitment not found.", code="COMMITMENT_NOT_FOUND")
+        if current.is_anchored:
+            if bytes(current.chain_tx_hash) != chain_tx_hash:
+                raise AnchorMismatch(f"Commitment {batch_id} is anchored by another transaction "
+                                     f"({to_hex(current.chain_tx_hash)}).")
+            return ExternalAnchorResult(current, False)
+        store.mark_anchored(conn, batch_id, chain_id, chain_tx_hash, block_number,
+                            datetime.datetime.now(datetime.timezone.utc))
+        recorded = store.get_commitment(conn, batch_id)
+    log.info("commitment anchored by an external anchor service", extra={
+        "batch_id": str(batch_id), "chain_id": chain_id, "tx_hash": to_hex(chain_tx_hash),
+        "block_number": block_number})
+    return ExternalAnchorResult(recorded, True)
