@@ -117,7 +117,8 @@ def test_the_public_operations_are_exactly_those_that_answer_without_a_key(clien
             answering.add((path, method))
     assert answering == documented_public
     assert documented_public == {("/health", "get"), ("/ready", "get"), ("/api/openapi.json", "get"),
-                                 ("/api/v1/ves/sequencer", "get"), ("/metrics", "get")}
+                                 ("/api/v1/ves/sequencer", "get"), ("/metrics", "get"),
+                                 ("/api/v1/agents/register", "post")}
 
 
 def test_metrics_needs_an_admin_key_when_configured_as_documented(make_app, engine, document):
@@ -198,6 +199,8 @@ def test_real_responses_of_every_operation_match_the_documented_schemas(client, 
     call("get", "/api/v1/ves/anchor/{batch_id}/verify", f"/api/v1/ves/anchor/{commitment['batch_id']}/verify", 503,
          headers=headers)
 
+    _walk_legacy_routes(call, client, engine, stream, commitment)
+
     call("delete", "/api/v1/agents/keys/{agent_id}/{key_id}",
          f"/api/v1/agents/keys/{stream.agent_id}/1?tenant_id={stream.tenant_id}", 200, headers=headers)
     assert seen == set(documented_operations(document)), "operations the walk did not exercise"
@@ -207,3 +210,54 @@ def test_the_document_needs_no_key_and_is_not_rate_limited(make_app):
     client = make_app(rate_limit_per_minute=1).test_client()
     statuses = {client.get("/api/openapi.json").status_code for _ in range(3)}
     assert statuses == {200}
+
+
+def _walk_legacy_routes(call, client, engine, stream, commitment) -> None:
+    """The original sequencer's routes (issue 18), each once with valid input."""
+    admin, headers, q, tenant = auth(BOOTSTRAP_KEY), stream.headers, stream.query, stream.tenant_id
+    stream.ingest([stream.event("order-9")])
+    legacy = call("post", "/api/v1/commitments", "/api/v1/commitments", 200, headers=headers,
+                  json={"tenant_id": str(tenant), "store_id": str(stream.store_id)})
+    call("get", "/api/v1/commitments", f"/api/v1/commitments?{q}", 200, headers=headers)
+    call("get", "/api/v1/commitments/{batch_id}", f"/api/v1/commitments/{legacy['batch_id']}", 200, headers=headers)
+    proof = call("get", "/api/v1/proofs/{sequence_number}", f"/api/v1/proofs/1?{q}", 200, headers=headers)
+    call("post", "/api/v1/proofs/verify", "/api/v1/proofs/verify", 200, headers=headers, json=proof)
+    for path in ("/api/v1/ves/anchor", "/api/v1/anchor"):
+        call("post", path, path, 503, headers=admin, json={"batch_id": commitment["batch_id"]})
+    call("get", "/api/v1/anchor/{batch_id}/verify", f"/api/v1/anchor/{commitment['batch_id']}/verify", 503,
+         headers=headers)
+    for prefix in ("/v1", "/api/v1"):
+        call("get", f"{prefix}/commitments/pending", f"{prefix}/commitments/pending", 200, headers=admin)
+    tx = {"chain_tx_hash": "ab" * 32, "chain_id": 1}
+    call("post", "/v1/commitments/{batch_id}/anchored", f"/v1/commitments/{legacy['batch_id']}/anchored", 200,
+         headers=admin, json=tx)
+    call("post", "/api/v1/commitments/{batch_id}/anchored", f"/api/v1/commitments/{legacy['batch_id']}/anchored",
+         200, headers=admin, json=tx)
+
+    agent = uuid.uuid4()
+    agent_key = api_key(engine, tenant, "read_write", agent_id=agent)
+    call("post", "/api/v1/agents/register", "/api/v1/agents/register", 403, json={"name": "walk"})
+    call("get", "/api/v1/agents/{agent_id}", f"/api/v1/agents/{agent}", 200, headers=auth(agent_key))
+    minted = call("post", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200,
+                  headers=auth(agent_key), json={"readOnly": True})
+    call("get", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200, headers=headers)
+    call("delete", "/api/v1/agents/{agent_id}/api-keys/{key_prefix}",
+         f"/api/v1/agents/{agent}/api-keys/{minted['keyHashPrefix']}", 200, headers=auth(agent_key))
+
+    schema_id = client.get(f"/api/v1/schemas?tenant_id={tenant}", headers=headers).json["schemas"][0]
+    schema_id = schema_id.get("id") or client.get(
+        f"/api/v1/schemas/event-type/order.updated?tenant_id={tenant}", headers=headers).json["schemas"][0]["id"]
+    call("get", "/api/v1/schemas/{schema_id}", f"/api/v1/schemas/{schema_id}", 200, headers=headers)
+    call("put", "/api/v1/schemas/{schema_id}/status", f"/api/v1/schemas/{schema_id}/status", 200, headers=headers,
+         json={"status": "active"})
+    call("get", "/api/v1/schemas/event-type/{event_type}",
+         f"/api/v1/schemas/event-type/order.updated?tenant_id={tenant}&version=1", 200, headers=headers)
+    call("get", "/api/v1/schemas/event-type/{event_type}/latest",
+         f"/api/v1/schemas/event-type/order.updated/latest?tenant_id={tenant}", 200, headers=headers)
+    call("post", "/api/v1/schemas/validate", "/api/v1/schemas/validate", 200, headers=headers,
+         json={"tenantId": str(tenant), "eventType": "order.updated", "payload": {"n": 1}})
+    call("delete", "/api/v1/schemas/{schema_id}", f"/api/v1/schemas/{schema_id}", 200, headers=admin)
+
+    call("get", "/health/detailed", "/health/detailed", 200, headers=admin)
+    for path in ("overview", "tenants", "stores", "agents"):
+        call("get", f"/api/v1/admin/{path}", f"/api/v1/admin/{path}", 200, headers=admin)
