@@ -62,6 +62,31 @@ def _baselines(stream: Stream) -> dict[tuple[str, str], tuple[str, dict, dict]]:
             stream.headers),
         ("GET", "/api/v1/ves/proofs/<id:sequence_number>"): (f"/api/v1/ves/proofs/1?{stream.query}", {
             "batch_id": str(uuid.uuid4())}, stream.headers),
+        **_legacy_baselines(stream, tenant, store),
+    }
+
+
+def _legacy_baselines(stream: Stream, tenant: str, store: str) -> dict[tuple[str, str], tuple[str, dict, dict]]:
+    """The original sequencer's routes (app/api/legacy_*.py)."""
+    batch = {"batch_id": str(uuid.uuid4())}
+    return {
+        ("POST", "/api/v1/commitments"): ("/api/v1/commitments", {
+            "tenant_id": tenant, "store_id": str(uuid.uuid4()), "sequence_start": None, "sequence_end": None,
+            "max_events": 10}, ADMIN),
+        ("GET", "/api/v1/proofs/<id:sequence_number>"): (f"/api/v1/proofs/1?{stream.query}", dict(batch),
+                                                         stream.headers),
+        ("POST", "/api/v1/proofs/verify"): ("/api/v1/proofs/verify", {
+            "leaf_hash": ZERO_HASH, "events_root": ZERO_HASH, "proof_path": [], "leaf_index": 0, "leaf_count": 1},
+            stream.headers),
+        ("POST", "/api/v1/ves/anchor"): ("/api/v1/ves/anchor", dict(batch), ADMIN),
+        ("POST", "/api/v1/anchor"): ("/api/v1/anchor", dict(batch), ADMIN),
+        ("POST", "/api/v1/agents/register"): ("/api/v1/agents/register", {
+            "name": "bot", "store_ids": [], "read_only": False, "rate_limit": 5}, {}),
+        ("POST", "/api/v1/agents/<agent_id>/api-keys"): (f"/api/v1/agents/{stream.agent_id}/api-keys", {
+            "store_ids": [], "read_only": True, "rate_limit": 5}, ADMIN),
+        ("POST", "/api/v1/schemas/validate"): ("/api/v1/schemas/validate", {
+            "tenant_id": tenant, "event_type": "order.updated", "payload": {}, "schema_version": None},
+            stream.headers),
     }
 
 
