@@ -20,20 +20,19 @@ class SchemaRecord:
     schema: dict
     created_at: datetime.datetime
     id: uuid.UUID | None = None
-    status: str = "active"
-    compatibility: str = "backward"
     description: str | None = None
+    compatibility: str = "backward"
+    status: str = "active"
     updated_at: datetime.datetime | None = None
     created_by: str | None = None
 
 
-_COLUMNS = [event_schemas.c[n] for n in ("tenant_id", "event_type", "version", "schema", "created_at", "id", "status",
-                                         "compatibility", "description", "updated_at", "created_by")]
+_COLUMNS = [event_schemas.c[n] for n in ("tenant_id", "event_type", "version", "schema", "created_at", "id",
+                                         "description", "compatibility", "status", "updated_at", "created_by")]
 
 
 def insert_schema_version(conn: Connection, tenant_id: uuid.UUID, event_type: str, schema: dict,
-                          compatibility: str = "backward", description: str | None = None,
-                          created_by: str | None = None) -> SchemaRecord:
+                          description: str | None = None, compatibility: str = "backward") -> SchemaRecord:
     """Store `schema` as the next version. Callers MUST hold a lock that serialises writers of this event type."""
     current = conn.execute(
         sa.select(sa.func.max(event_schemas.c.version)).where(
@@ -42,7 +41,7 @@ def insert_schema_version(conn: Connection, tenant_id: uuid.UUID, event_type: st
     row = conn.execute(
         event_schemas.insert()
         .values(tenant_id=tenant_id, event_type=event_type, version=(current or 0) + 1, schema=schema,
-                compatibility=compatibility, description=description, created_by=created_by)
+                description=description, compatibility=compatibility)
         .returning(*_COLUMNS)
     ).one()
     return SchemaRecord(**row._mapping)

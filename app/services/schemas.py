@@ -34,8 +34,7 @@ audit = logging.getLogger("stateset_sequencer.audit")
 
 
 def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schema: object,
-                    compatibility: str = "backward", description: str | None = None,
-                    created_by: str | None = None) -> SchemaRecord:
+                    description: str | None = None, compatibility: str = "backward") -> SchemaRecord:
     """Store a new version of the schema for `event_type`.
 
     :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates) or not a valid JSON
@@ -55,8 +54,7 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
                               "big", signed=True)
     with engine.begin() as conn:
         lock_transaction(conn, lock_key)
-        return store.insert_schema_version(conn, tenant_id, event_type, schema, compatibility, description,
-                                           created_by)
+        return store.insert_schema_version(conn, tenant_id, event_type, schema, description, compatibility)
 
 
 def list_schemas(engine: Engine, tenant_id: uuid.UUID, event_type: str | None) -> list[SchemaRecord]:
