@@ -247,34 +247,6 @@ event_schemas = Table(
     CheckConstraint("compatibility IN ('forward', 'backward', 'full', 'none')", name="compatibility_known"),
 )
 
-# Public agent self-registration attempts (POST /api/v1/agents/register), refused ones included; never a secret.
-agent_registrations = Table(
-    "agent_registrations",
-    metadata,
-    Column("id", BigInteger, Identity(), nullable=False),
-    _ts("attempted_at", nullable=False, default_now=True),
-    Column("outcome", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("client_address", Text, nullable=True),
-    Column("user_agent", Text, nullable=True),
-    Column("request_id", Text, nullable=True),
-    _uuid("tenant_id", nullable=True),
-    _uuid("agent_id", nullable=True),
-    _uuid("key_id", nullable=True),
-    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    PrimaryKeyConstraint("id"),
-    CheckConstraint("outcome IN ('registered', 'refused')", name="outcome_known"),
-)
-Index("ix_agent_registrations_attempted_at", agent_registrations.c.attempted_at)
-
-# The original's schema lifecycle (issue 18: `PUT /api/v1/schemas/{schema_id}/status`): kept apart from the table's
-# definition above, which issue 11 extends with the original's `id`, `description` and `compatibility`.
-event_schemas.append_column(Column("status", Text, nullable=False, server_default=text("'active'")))
-event_schemas.append_column(_ts("updated_at", nullable=False, default_now=True))
-event_schemas.append_column(Column("created_by", Text, nullable=True))
-event_schemas.append_constraint(
-    CheckConstraint("status IN ('active', 'deprecated', 'archived')", name="status_known"))
-
 # The per-stream transparency logs of LOG.md (docs/LOG.md "Storage"). `stream_logs` is how far a stream's log is
 # built (`tree_size` leaves: events 1..tree_size) and its compact range (`frontier`: one 32-byte hash per set bit
 # of tree_size, largest subtree first). `log_nodes` holds every perfect subtree hash of level >= LOG_NODES_MIN_LEVEL
@@ -329,3 +301,31 @@ log_checkpoints = Table(
     _checkpoint_root[1],
     CheckConstraint("tree_size >= 1", name="tree_size_positive"),
 )
+
+# Public agent self-registration attempts (POST /api/v1/agents/register), refused ones included; never a secret.
+agent_registrations = Table(
+    "agent_registrations",
+    metadata,
+    Column("id", BigInteger, Identity(), nullable=False),
+    _ts("attempted_at", nullable=False, default_now=True),
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("client_address", Text, nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("request_id", Text, nullable=True),
+    _uuid("tenant_id", nullable=True),
+    _uuid("agent_id", nullable=True),
+    _uuid("key_id", nullable=True),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("outcome IN ('registered', 'refused')", name="outcome_known"),
+)
+Index("ix_agent_registrations_attempted_at", agent_registrations.c.attempted_at)
+
+# The original's schema lifecycle (issue 18: `PUT /api/v1/schemas/{schema_id}/status`): kept apart from the table's
+# definition above, which issue 11 extends with the original's `id`, `description` and `compatibility`.
+event_schemas.append_column(Column("status", Text, nullable=False, server_default=text("'active'")))
+event_schemas.append_column(_ts("updated_at", nullable=False, default_now=True))
+event_schemas.append_column(Column("created_by", Text, nullable=True))
+event_schemas.append_constraint(
+    CheckConstraint("status IN ('active', 'deprecated', 'archived')", name="status_known"))

@@ -117,7 +117,7 @@ def list_agent_api_keys(engine: Engine, agent_id: uuid.UUID, principal: Principa
 def _require_own_or_admin(principal: Principal, agent_id: uuid.UUID) -> None:
     if principal.permissions != "admin" and principal.agent_id != agent_id:
         raise NotPermitted("Only the agent's own key or an admin key may manage its API keys.",
-                           code="INSUFFICIENT_PERMISSION")
+                           code="FORBIDDEN")
 
 
 def _new_key_scope(principal: Principal, store_ids: list[uuid.UUID] | None, read_only: bool | None,
@@ -127,17 +127,17 @@ def _new_key_scope(principal: Principal, store_ids: list[uuid.UUID] | None, read
         permission = "admin" if admin else ("read" if read_only else "read_write")
         return permission, list(store_ids or []), rate_limit
     if admin:
-        raise NotPermitted("Only admins can mint admin keys.", code="INSUFFICIENT_PERMISSION")
+        raise NotPermitted("Only admins can mint admin keys.", code="FORBIDDEN")
     wants_read_only = read_only if read_only is not None else not principal.has_permission("read_write")
     if not wants_read_only and not principal.has_permission("read_write"):
-        raise NotPermitted("Cannot mint a key with broader write permissions.", code="INSUFFICIENT_PERMISSION")
+        raise NotPermitted("Cannot mint a key with broader write permissions.", code="FORBIDDEN")
     stores = list(principal.store_ids) if store_ids is None else list(store_ids)
     if principal.store_ids and (not stores or not set(stores) <= principal.store_ids):
         raise NotPermitted("Cannot mint a key for stores outside the authenticating key's scope.",
-                           code="INSUFFICIENT_PERMISSION")
+                           code="FORBIDDEN")
     if principal.rate_limit is not None and rate_limit is not None and rate_limit > principal.rate_limit:
         raise NotPermitted("Cannot mint a key with a higher rate limit than the authenticating key.",
-                           code="INSUFFICIENT_PERMISSION")
+                           code="FORBIDDEN")
     return ("read" if wants_read_only else "read_write"), stores, rate_limit or principal.rate_limit
 
 
