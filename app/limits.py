@@ -78,6 +78,10 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter | None:
         return f"{per_window(per_minute, window)} per {window} seconds"
 
     app.after_request(_header_normaliser(window))
+    return _limiter(app, settings, [limit_for_caller])
+
+
+def _limiter(app: Flask, settings: Settings, default_limits: list) -> Limiter:
     uri = settings.rate_limit_storage_uri
     options = {}
     if uri.startswith("memory://"):
@@ -86,7 +90,7 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter | None:
     limiter = Limiter(
         key_func=_rate_limit_key,
         app=app,
-        default_limits=[limit_for_caller],
+        default_limits=default_limits,
         default_limits_exempt_when=_exempt,
         storage_uri=uri,
         storage_options=options,
@@ -137,10 +141,12 @@ REGISTRATION_ENDPOINT = "legacy_agents.register_agent"
 def limit_public_registration(app: Flask, limiter: Limiter | None, settings: Settings) -> None:
     """`POST /api/v1/agents/register`: at most PUBLIC_AGENT_REGISTRATION_RATE_LIMIT_PER_MINUTE per client address
     (scaled to PUBLIC_AGENT_REGISTRATION_WINDOW_SECONDS), on top of the default limit; a refused attempt is audited.
-    Applies whenever the app is rate limited at all (RATE_LIMIT_PER_MINUTE > 0)."""
+    Also with RATE_LIMIT_PER_MINUTE=0 (no default limit): then a limiter is made for this route alone."""
     view = app.view_functions.get(REGISTRATION_ENDPOINT)
-    if limiter is None or view is None:
+    if view is None:
         return
+    if limiter is None:
+        limiter = _limiter(app, settings, [])
     window = settings.public_agent_registration_window_seconds
     amount = per_window(settings.public_agent_registration_rate_limit_per_minute, window)
 

@@ -6,6 +6,7 @@ tests/anchoring/test_legacy_anchoring.py."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 
@@ -221,6 +222,7 @@ def test_registration_is_off_by_default_and_the_refusal_is_audited(client, engin
 
 def test_registration_issues_a_working_key_for_a_new_tenant_and_audits_it(make_app, engine, caplog):
     client = make_app(public_agent_registration_enabled=True).test_client()
+    caplog.set_level(logging.INFO, logger="stateset_sequencer.audit")
     response = client.post("/api/v1/agents/register", json={"name": "bot", "readOnly": True},
                            headers={"User-Agent": "pytest"})
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
@@ -232,7 +234,10 @@ def test_registration_issues_a_working_key_for_a_new_tenant_and_audits_it(make_a
     latest = registrations(engine, 1)[0]
     assert latest["outcome"] == "registered" and str(latest["agent_id"]) == body["agentId"]
     assert latest["user_agent"] == "pytest"
+    logged = [r for r in caplog.records if r.getMessage() == "agent self-registered"]
+    assert logged and getattr(logged[0], "agent_id") == body["agentId"]
     assert body["apiKey"] not in caplog.text and body["apiKey"] not in str(latest)
+    assert body["apiKey"] not in str([vars(r) for r in caplog.records])
     for refused, status, code in (({"name": "x", "tenantId": str(uuid.uuid4())}, 400, "TENANT_ID_NOT_ALLOWED"),
                                   ({"name": "x", "admin": True}, 403, "ADMIN_NOT_ALLOWED"),
                                   ({"name": "   "}, 400, "INVALID_NAME"),
@@ -242,8 +247,9 @@ def test_registration_issues_a_working_key_for_a_new_tenant_and_audits_it(make_a
         assert registrations(engine, 1)[0]["reason"] == code
 
 
-def test_registration_is_rate_limited_per_client_address(make_app, engine):
-    app = make_app(public_agent_registration_enabled=True, rate_limit_per_minute=100000,
+@pytest.mark.parametrize("default_limit", [0, 100000], ids=["no default limit", "default limit"])
+def test_registration_is_rate_limited_per_client_address(make_app, engine, default_limit):
+    app = make_app(public_agent_registration_enabled=True, rate_limit_per_minute=default_limit,
                    public_agent_registration_rate_limit_per_minute=2)
     client = app.test_client()
     answers = [client.post("/api/v1/agents/register", json={"name": f"bot{i}"},
