@@ -110,6 +110,8 @@ RULES = {
     ("GET", "/api/v1/ves/entities/{entity_type}/{entity_id}"): _start_given_twice,
     ("GET", "/api/v1/entities/{entity_type}/{entity_id}"): _start_given_twice,
     ("GET", "/api/v1/ves/proofs/{sequence_number}"): _batch_id_given_twice,
+    ("POST", "/api/v1/commitments"): _range_rules,
+    ("GET", "/api/v1/proofs/{sequence_number}"): _batch_id_given_twice,
 }
 
 

@@ -241,7 +241,7 @@ def _walk_legacy_routes(call, client, engine, stream, commitment) -> None:
     minted = call("post", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200,
                   headers=auth(agent_key), json={"readOnly": True})
     call("get", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200, headers=headers)
-    call("delete", "/api/v1/agents/{agent_id}/api-keys/{key_prefix}",
+    call("delete", "/api/v1/agents/{agent_id}/api-keys/{key_hash_prefix}",
          f"/api/v1/agents/{agent}/api-keys/{minted['keyHashPrefix']}", 200, headers=auth(agent_key))
 
     schema_id = client.get(f"/api/v1/schemas?tenant_id={tenant}", headers=headers).json["schemas"][0]

@@ -82,7 +82,7 @@ def _legacy_baselines(stream: Stream, tenant: str, store: str) -> dict[tuple[str
         ("POST", "/api/v1/anchor"): ("/api/v1/anchor", dict(batch), ADMIN),
         ("POST", "/api/v1/agents/register"): ("/api/v1/agents/register", {
             "name": "bot", "store_ids": [], "read_only": False, "rate_limit": 5}, {}),
-        ("POST", "/api/v1/agents/<agent_id>/api-keys"): (f"/api/v1/agents/{stream.agent_id}/api-keys", {
+        ("POST", "/api/v1/agents/<id:agent_id>/api-keys"): (f"/api/v1/agents/{stream.agent_id}/api-keys", {
             "store_ids": [], "read_only": True, "rate_limit": 5}, ADMIN),
         ("POST", "/api/v1/schemas/validate"): ("/api/v1/schemas/validate", {
             "tenant_id": tenant, "event_type": "order.updated", "payload": {}, "schema_version": None},

@@ -51,7 +51,7 @@ def register_agent():
     return render(registration, 200, headers={"Cache-Control": "no-store"})
 
 
-@bp.get("/<agent_id>")
+@bp.get("/<id:agent_id>")
 @operation(tags="agents", path=wire.AgentPath, responses={200: wire.AgentOut}, errors=(404,))
 def get_agent(agent_id: str):
     """An agent (`AgentResponse`): tenant, whether it has a live key, and its first live key's scope."""
@@ -61,7 +61,7 @@ def get_agent(agent_id: str):
     return render(agent)
 
 
-@bp.get("/<agent_id>/api-keys")
+@bp.get("/<id:agent_id>/api-keys")
 @operation(tags="agents", path=wire.AgentPath, responses={200: wire.AgentApiKeyListOut}, errors=(403, 404))
 def list_agent_api_keys(agent_id: str):
     """The agent's API keys (`keyHashPrefix`, never the secret)."""
@@ -70,7 +70,7 @@ def list_agent_api_keys(agent_id: str):
     return render(service.list_agent_api_keys(runtime.current().engine, agent_uuid, principal))
 
 
-@bp.post("/<agent_id>/api-keys")
+@bp.post("/<id:agent_id>/api-keys")
 @operation(tags="agents", path=wire.AgentPath, body=wire.CreateAgentApiKeyBody,
            responses={200: wire.AgentApiKeyCreatedOut}, errors=(403, 404))
 def create_agent_api_key(agent_id: str):
@@ -81,12 +81,12 @@ def create_agent_api_key(agent_id: str):
     return render(service.create_agent_api_key(runtime.current().engine, principal, agent_uuid, tenant_id, **fields))
 
 
-@bp.delete("/<agent_id>/api-keys/<key_prefix>")
+@bp.delete("/<id:agent_id>/api-keys/<key_hash_prefix>")
 @operation(tags="agents", path=wire.AgentApiKeyPath, responses={200: wire.SuccessMessageOut},
            errors=(403, 404, 409))
-def revoke_agent_api_key(agent_id: str, key_prefix: str):
-    """Revoke the agent's key whose SHA-256 starts with `key_prefix`: `{"success": true, "message"}`."""
-    key, principal = path(agent_id=agent_id, key_prefix=key_prefix), authenticate()
+def revoke_agent_api_key(agent_id: str, key_hash_prefix: str):
+    """Revoke the agent's key whose SHA-256 starts with `key_hash_prefix`: `{"success": true, "message"}`."""
+    key, principal = path(agent_id=agent_id, key_hash_prefix=key_hash_prefix), authenticate()
     require_tenant_wide("read_write", service.agent_tenant(runtime.current().engine, key["agent_id"], principal))
     return render(service.revoke_agent_api_key(runtime.current().engine, principal, key["agent_id"],
-                                               key["key_prefix"]))
+                                               key["key_hash_prefix"]))

@@ -30,14 +30,14 @@ def _visible(schema_id: str):
                                 partial(principal.allows, "read"))
 
 
-@bp.get("/<schema_id>")
+@bp.get("/<id:schema_id>")
 @operation(tags="schemas", path=wire.SchemaIdPath, responses={200: wire.SchemaOut}, errors=(404,))
 def get_schema_by_id(schema_id: str):
     """One schema version by its id (`SchemaResponse`)."""
     return render(_visible(schema_id))
 
 
-@bp.delete("/<schema_id>")
+@bp.delete("/<id:schema_id>")
 @operation(tags="schemas", path=wire.SchemaIdPath, responses={200: wire.SchemaDeletedOut}, errors=(403, 404))
 def delete_schema(schema_id: str):
     """Delete one schema version (an admin key for the whole tenant): `{"success": true, "deleted_schema_id"}`."""
@@ -46,7 +46,7 @@ def delete_schema(schema_id: str):
     return render(service.delete_schema(runtime.current().engine, record))
 
 
-@bp.put("/<schema_id>/status")
+@bp.put("/<id:schema_id>/status")
 @operation(tags="schemas", path=wire.SchemaIdPath, body=wire.SchemaStatusBody,
            responses={200: wire.SchemaStatusChangedOut}, errors=(403, 404))
 def update_schema_status(schema_id: str):

@@ -190,7 +190,7 @@ class AgentPath(wire.PathSchema):
 
 class AgentApiKeyPath(wire.PathSchema):
     agent_id = Uuid(required=True)
-    key_prefix = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-fA-F]{8,64}$"), metadata={
+    key_hash_prefix = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-fA-F]{8,64}$"), metadata={
         "description": "The leading hex digits (at least 8) of the key's SHA-256, as `keyHashPrefix` shows."})
 
 

@@ -65,10 +65,11 @@ def operation(*, tags: tuple[str, ...] | str, responses: dict[int, type[Schema] 
 
 class ResourceIdConverter(BaseConverter):
     """A path segment naming one resource (`<id:batch_id>`), never the literal segment of a sibling route (`anchor`,
-    `ingest`, `verify`): so `/ves/commitments/anchor` is only the anchor operation, and answers any other method
-    405 with an exact `Allow`, instead of reaching `GET /ves/commitments/{batch_id}`."""
+    `ingest`, `verify`, and the original's `keys`, `register`, `pending`, `validate`, `event-type`): so
+    `/ves/commitments/anchor` is only the anchor operation, and answers any other method 405 with an exact `Allow`,
+    instead of reaching `GET /ves/commitments/{batch_id}`."""
 
-    regex = r"(?!(?:anchor|ingest|verify)$)[^/]+"
+    regex = r"(?!(?:anchor|ingest|verify|keys|register|pending|validate|event-type)$)[^/]+"
 
 
 class TextPathConverter(PathConverter):
