@@ -377,3 +377,47 @@ def test_the_anchor_service_routes_need_a_global_admin_and_record_once(client, e
     assert client.post(url, json={"chain_tx_hash": tx, "chain_id": 2**32}, headers=ADMIN).status_code == 400
     assert client.get(f"/api/v1/commitments/{c['batch_id']}", headers=stream.headers).json["chain_tx_hash"] == \
         list(bytes.fromhex(tx))
+
+
+def test_a_self_registered_agent_can_register_its_signing_key_and_ingest(make_app):
+    from app.client.signer import AgentSigner
+
+    client = make_app(public_agent_registration_enabled=True).test_client()
+    body = client.post("/api/v1/agents/register", json={"name": "signer"}).json
+    tenant, agent = uuid.UUID(body["tenantId"]), uuid.UUID(body["agentId"])
+    signer = AgentSigner(bytes(range(32)), tenant, agent, 1)
+    headers = auth(body["apiKey"])
+    key = client.post("/api/v1/agents/keys", json={"tenantId": str(tenant), "agentId": str(agent), "keyId": 1,
+                                                    "publicKey": signer.public_key_hex}, headers=headers)
+    assert key.status_code in (200, 201), key.json
+    event = signer.build_event(uuid.uuid4(), "order", "o-1", "order.created", {"n": 1})
+    ingested = client.post("/api/v1/ves/events/ingest", json={"agentId": str(agent), "events": [event]},
+                           headers=headers)
+    assert ingested.status_code == 200 and ingested.json["eventsAccepted"] == 1
+    other = client.post("/api/v1/agents/keys", json={"tenantId": str(uuid.uuid4()), "agentId": str(agent),
+                                                      "keyId": 1, "publicKey": signer.public_key_hex},
+                        headers=headers)
+    assert other.status_code == 403
+
+
+@pytest.mark.parametrize("variable, value", [("ANCHOR_REQUEST_TIMEOUT_SECONDS", "0.1"),
+                                             ("ANCHOR_REQUEST_TIMEOUT_SECONDS", "soon"),
+                                             ("PUBLIC_AGENT_REGISTRATION_ENABLED", "maybe"),
+                                             ("PUBLIC_AGENT_REGISTRATION_RATE_LIMIT_PER_MINUTE", "0"),
+                                             ("PUBLIC_AGENT_REGISTRATION_WINDOW_SECONDS", "-1")])
+def test_the_new_settings_are_validated_naming_the_variable(variable, value):
+    from app.config import ConfigError
+    from app.config import Settings
+
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_the_new_settings_default_to_off_and_bounded():
+    from app.config import Settings
+
+    settings = Settings.from_env({})
+    assert settings.public_agent_registration_enabled is False
+    assert settings.public_agent_registration_rate_limit_per_minute == 30
+    assert settings.anchor_request_timeout_seconds == 8.0
+    assert Settings.from_env({"PUBLIC_AGENT_REGISTRATION_ENABLED": "1"}).public_agent_registration_enabled is True
