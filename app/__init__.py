@@ -31,6 +31,8 @@ BLUEPRINTS = (
     "app.api.legacy_agents",
     "app.api.legacy_schemas",
     "app.api.legacy_admin",
+    "app.api.streams",
+    "app.console",
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -48,6 +48,7 @@ from app.errors import TooLarge
 from app.errors import Unauthenticated
 from app.errors import Unavailable
 from app.services.api_keys import PERMISSIONS
+from app.services.streams import MAX_STREAMS_PAGE
 from app.services.commitments import DEFAULT_MAX_EVENTS
 from app.services.commitments import MAX_COMMITMENT_EVENTS
 from app.services.envelopes import ENTITY_ID_MAX
@@ -1001,6 +1002,56 @@ PAGE_HEADERS = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "de
 
 def retry_after_headers(seconds: int | None) -> dict[str, str]:
     return {} if seconds is None else {"Retry-After": str(seconds)}
+
+
+# --- Streams and the caller (the console) ---------------------------------------------------------------------------
+
+class StreamsQuery(TenantQuery):
+    after = Uuid(load_default=None, metadata={"description": "Continue after this store id (the previous page's "
+                                                             "`next_after`)."})
+    limit = QueryInt(1, MAX_STREAMS_PAGE, load_default=100)
+
+
+class StreamSummaryOut(ResponseSchema):
+    tenant_id = fields.UUID(required=True)
+    store_id = fields.UUID(required=True)
+    head_sequence = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
+    last_committed_sequence = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
+    uncommitted = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER),
+                                 metadata={"description": "Events after the last commitment's end."})
+    last_anchored_sequence = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
+    anchoring_lag = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER),
+                                   metadata={"description": "Events after the last anchored commitment's end."})
+    last_batch_id = fields.UUID(required=True, allow_none=True)
+    last_committed_at = Instant(required=True, allow_none=True)
+    last_anchor_tx = Hex(HASH_SIZE, required=True, allow_none=True)
+    last_anchored_at = Instant(required=True, allow_none=True)
+    checkpoint_size = fields.Integer(required=True, allow_none=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER),
+                                     metadata={"description": "Tree size of the stream's latest signed checkpoint."})
+    checkpoint_signed_at = Instant(required=True, allow_none=True)
+    updated_at = Instant(required=True)
+
+
+class StreamListOut(ResponseSchema):
+    tenant_id = fields.UUID(required=True)
+    streams = fields.List(fields.Nested(StreamSummaryOut), required=True)
+    count = fields.Integer(required=True, validate=validate.Range(0, MAX_STREAMS_PAGE))
+    next_after = fields.UUID(required=True, allow_none=True)
+
+
+class ConsoleAssetPath(PathSchema):
+    name = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,63}$"),
+                         metadata={"description": "A console file's name without its extension."})
+
+
+class CallerOut(ResponseSchema):
+    """The calling key's own scope (never its secret)."""
+
+    key_id = fields.UUID(required=True, allow_none=True, metadata={"description": "None for the bootstrap key."})
+    tenant_id = fields.UUID(required=True, allow_none=True, metadata={"description": "None: every tenant."})
+    store_ids = fields.List(fields.UUID(), required=True, metadata={"description": "Empty: every store."})
+    permissions = fields.String(required=True, validate=validate.OneOf(PERMISSIONS))
+    agent_id = fields.UUID(required=True, allow_none=True)
 
 
 # --- Errors --------------------------------------------------------------------------------------------------------
