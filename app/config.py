@@ -74,6 +74,7 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     db_pool_timeout_seconds: float = 2.0
     metrics_require_auth: bool = False
+    console_enabled: bool = True
     l2_rpc_url: str | None = None
     set_registry_address: str | None = None
     sequencer_private_key: str | None = _secret_field()
@@ -118,6 +119,7 @@ class Settings:
             long_poll_max_seconds=env.float("LONG_POLL_MAX_SECONDS", 30.0, minimum=0.0, maximum=300.0),
             **_worker_and_database_bounds(env),
             metrics_require_auth=env.bool("METRICS_REQUIRE_AUTH", False),
+            console_enabled=env.bool("CONSOLE_ENABLED", True),
             l2_rpc_url=env.get("L2_RPC_URL", _http_url),
             set_registry_address=env.get("SET_REGISTRY_ADDRESS", _eth_address),
             sequencer_private_key=env.get("SEQUENCER_PRIVATE_KEY", _eth_private_key),

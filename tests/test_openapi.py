@@ -116,9 +116,11 @@ def test_the_public_operations_are_exactly_those_that_answer_without_a_key(clien
         if response.status_code != 401:
             answering.add((path, method))
     assert answering == documented_public
+    # The console's static files hold no data (the page asks for a key and calls the API with it).
+    console = {("/console", "get"), ("/console/", "get"), ("/console/{name}.js", "get"), ("/console/{name}.css", "get")}
     assert documented_public == {("/health", "get"), ("/ready", "get"), ("/api/openapi.json", "get"),
                                  ("/api/v1/ves/sequencer", "get"), ("/metrics", "get"),
-                                 ("/api/v1/agents/register", "post")}
+                                 ("/api/v1/agents/register", "post")} | console
 
 
 def test_metrics_needs_an_admin_key_when_configured_as_documented(make_app, engine, document):
@@ -148,6 +150,11 @@ def test_real_responses_of_every_operation_match_the_documented_schemas(client, 
     q = stream.query
     for path in ("/health", "/ready", "/api/v1/ves/sequencer", "/api/openapi.json"):
         call("get", path, path, 200)
+    call("get", "/console", "/console", 308)
+    call("get", "/console/", "/console/", 200)
+    call("get", "/console/{name}.js", "/console/console.js", 200)
+    call("get", "/console/{name}.css", "/console/console.css", 200)
+    call("get", "/api/v1/whoami", "/api/v1/whoami", 200, headers=headers)
     call("get", "/metrics", "/metrics", 200)
 
     created = call("post", "/api/v1/admin/api-keys", "/api/v1/admin/api-keys", 201, headers=admin,
@@ -187,6 +194,7 @@ def test_real_responses_of_every_operation_match_the_documented_schemas(client, 
     commitment = call("post", "/api/v1/ves/commitments", "/api/v1/ves/commitments", 201, headers=headers,
                       json={"tenantId": str(stream.tenant_id), "storeId": str(stream.store_id)})
     call("get", "/api/v1/ves/commitments", f"/api/v1/ves/commitments?{q}", 200, headers=headers)
+    call("get", "/api/v1/streams", f"/api/v1/streams?tenant_id={stream.tenant_id}", 200, headers=headers)
     call("get", "/api/v1/ves/commitments/{batch_id}", f"/api/v1/ves/commitments/{commitment['batch_id']}", 200,
          headers=headers)
     proof = call("get", "/api/v1/ves/proofs/{sequence_number}", f"/api/v1/ves/proofs/2?{q}", 200, headers=headers)

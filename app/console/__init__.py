@@ -13,6 +13,7 @@ from flask import Blueprint
 from flask import Response
 from flask import redirect
 
+from app import runtime
 from app.api import wire
 from app.api.operations import operation
 from app.api.operations import path
@@ -35,6 +36,13 @@ SECURITY_HEADERS = {
 }
 
 bp = Blueprint("console", __name__)
+
+
+@bp.before_request
+def _only_when_enabled():
+    """CONSOLE_ENABLED=0 turns the console's files into 404s (the API is unaffected)."""
+    if not runtime.current().settings.console_enabled:
+        raise NotFound("The console is disabled on this server (CONSOLE_ENABLED=0).")
 
 
 def static_file(name: str, media_type: str) -> Response:

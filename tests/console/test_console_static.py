@@ -102,3 +102,11 @@ def test_whoami_reports_the_callers_scope(client, engine):
     assert body["store_ids"] == [str(store)]
     assert body["permissions"] == "read"
     assert set(body) == {"key_id", "tenant_id", "store_ids", "permissions", "agent_id"}
+
+
+def test_console_enabled_0_turns_the_files_off_but_not_the_api(make_app):
+    client = make_app(console_enabled=False).test_client()
+    for path in ("/console", "/console/", "/console/console.js"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.json["code"] == "NOT_FOUND"
+    assert client.get("/health").status_code == 200
