@@ -501,8 +501,16 @@ async function verifyCheckpoint(event, storeId, signingHash, agentSignature, can
   if (!canEd25519) return set("checkpoint-inclusion", "skip", "this browser's WebCrypto has no Ed25519");
   try {
     const verifier = await ves.parseVerifierKey(vkey);
+    const info = await api.get("api/v1/ves/sequencer");
+    if (info.log_public_key && ves.bytesToHex(verifier.publicKey) !== String(info.log_public_key).replace(/^0x/, "")) {
+      return set("checkpoint-inclusion", "fail", "X-Log-Vkey is not the log key the sequencer publishes");
+    }
     const checkpoint = await ves.verifyCheckpoint(note, verifier);
     if (!checkpoint.verified) return set("checkpoint-inclusion", "fail", "the checkpoint's signature does not verify");
+    const ownOrigin = "/" + ves.bytesToHex(await ves.streamId(event.tenant_id, event.store_id));
+    if (!checkpoint.origin.endsWith(ownOrigin) || verifier.name !== checkpoint.origin) {
+      return set("checkpoint-inclusion", "fail", `checkpoint origin ${checkpoint.origin} is not this stream's log`);
+    }
     if (checkpoint.treeSize < event.sequence_number) {
       return set("checkpoint-inclusion", "skip", `checkpoint of size ${checkpoint.treeSize} does not cover this event yet`);
     }

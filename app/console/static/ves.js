@@ -121,6 +121,10 @@ export async function eventSigningHash(envelope) {
   return sha256(tag(TAG.eventSigV2), inner, command, base);
 }
 
+export async function streamId(tenantId, storeId) {
+  return sha256(tag("VES_STREAM_V1"), uuidBytes(tenantId), uuidBytes(storeId));
+}
+
 export async function receiptHash(tenantId, storeId, eventId, sequenceNumber, signingHash) {
   return sha256(tag(TAG.receipt), uuidBytes(tenantId), uuidBytes(storeId), uuidBytes(eventId), u64(sequenceNumber),
     signingHash);
