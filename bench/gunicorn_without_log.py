@@ -1,7 +1,7 @@
 """gunicorn with the transparency-log write replaced by a no-op: the B side of bench/tlog.py's ingest A/B.
 
 Patched in the master before workers fork, so every worker runs ingest exactly as shipped minus
-`extend_stream_log`. Benchmarks only; never a way to run the sequencer.
+`plan_log_growth` (no log write). Benchmarks only; never a way to run the sequencer.
 """
 
 import os
@@ -14,7 +14,7 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 import app.services.ingest as ingest  # noqa: E402
 
-ingest.extend_stream_log = lambda *args, **kwargs: False
+ingest.plan_log_growth = lambda *args, **kwargs: None
 
 from gunicorn.app.wsgiapp import run  # noqa: E402
 

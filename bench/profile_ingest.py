@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psycopg2.extensions  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -85,6 +86,45 @@ def bucket_totals(stats: pstats.Stats) -> list[tuple[str, float]]:
     return sorted(totals.items(), key=lambda item: -item[1])
 
 
+class _CountingCursor(psycopg2.extensions.cursor):
+    counter: dict | None = None
+
+    def execute(self, query, vars=None):
+        if _CountingCursor.counter is not None:
+            _CountingCursor.counter["statements"] += 1
+        return super().execute(query, vars)
+
+
+def count_round_trips(engine: sa.Engine, run) -> dict[str, int]:
+    """Statements, commits, rollbacks and pool checkouts while `run()` serves one request in this process (every
+    cursor of the pool's connections counts, SQLAlchemy's and the raw ones; BEGIN, which psycopg2 sends before a
+    transaction's first statement, is counted as the transactions that committed or rolled back)."""
+    counter = {"statements": 0, "commits": 0, "rollbacks": 0, "checkouts": 0}
+
+    def on_checkout(dbapi_connection, record, proxy):
+        counter["checkouts"] += 1
+        dbapi_connection.cursor_factory = _CountingCursor
+
+    def on_commit(conn):
+        counter["commits"] += 1
+
+    def on_rollback(conn):
+        counter["rollbacks"] += 1
+
+    sa.event.listen(engine, "checkout", on_checkout)
+    sa.event.listen(engine, "commit", on_commit)
+    sa.event.listen(engine, "rollback", on_rollback)
+    _CountingCursor.counter = counter
+    try:
+        run()
+    finally:
+        _CountingCursor.counter = None
+        sa.event.remove(engine, "checkout", on_checkout)
+        sa.event.remove(engine, "commit", on_commit)
+        sa.event.remove(engine, "rollback", on_rollback)
+    return counter
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="admin URL of a PostgreSQL server (default: embedded pgserver)")
@@ -124,6 +164,17 @@ def main(argv: list[str] | None = None) -> int:
                 response.get_data(as_text=True)[:300]
 
         post(bodies[0])
+        counts = count_round_trips(engine, lambda: post(bodies[0]))
+        print("per request (a replay of the warm-up request: same statements as a new one less the write): "
+              + ", ".join(f"{name} {value}" for name, value in counts.items()))
+        counted = bodies[1:6]
+        totals: dict[str, int] = {}
+        for body in counted:
+            for name, value in count_round_trips(engine, lambda b=body: post(b)).items():
+                totals[name] = totals.get(name, 0) + value
+        print("per new request, mean of 5: " + ", ".join(f"{name} {value / len(counted):.1f}"
+                                                          for name, value in totals.items()), flush=True)
+        bodies = bodies[6:] + bodies[1:6]
         unprofiled, profiled = bodies[1: options.batches + 1], bodies[options.batches + 1:]
         walls = []
         cpu_started = time.process_time()

@@ -7,7 +7,7 @@
    serving the latest checkpoint, signing a new one after 10 more events (consistency check included), an
    inclusion proof, a consistency proof and a root at a random size. Target: < 20 ms each.
 3. Ingest throughput with and without the log write, A/B in one run on one database: gunicorn as shipped vs
-   gunicorn with `extend_stream_log` replaced by a no-op (bench/gunicorn_without_log.py), loaded in alternating
+   gunicorn with `plan_log_growth` replaced by a no-op (bench/gunicorn_without_log.py), loaded in alternating
    bursts of signed 100-event batches from 4 client processes on their own streams: events/s, and CPU per event
    of the server plus PostgreSQL (steadier under background load); and the CPU per request (worker + its
    PostgreSQL backend) in one process, alternating. Target: within 10 %.
@@ -277,7 +277,7 @@ def inprocess_ab(database_url: str, rounds: int, requests_per_round: int) -> dic
     with engine.connect() as conn:
         backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
     client = app.test_client()
-    original = ingest_service.extend_stream_log
+    original = ingest_service.plan_log_growth
     samples: dict[str, list[float]] = {"with log": [], "without log": []}
     counter = 0
 
@@ -295,7 +295,7 @@ def inprocess_ab(database_url: str, rounds: int, requests_per_round: int) -> dic
     for round_number in range(rounds + 1):
         for variant in (("with log", "without log") if round_number % 2 == 0 else ("without log", "with log")):
             batch = bodies(requests_per_round)
-            ingest_service.extend_stream_log = original if variant == "with log" else (lambda *a, **k: False)
+            ingest_service.plan_log_growth = original if variant == "with log" else (lambda *a, **k: None)
             cpu, pg = time.process_time(), _backend_cpu_seconds(backend)
             for body in batch:
                 response = client.post("/api/v1/ves/events/ingest", data=body, headers=headers)
@@ -303,7 +303,7 @@ def inprocess_ab(database_url: str, rounds: int, requests_per_round: int) -> dic
             used = (time.process_time() - cpu + _backend_cpu_seconds(backend) - pg) / len(batch) * 1000
             if round_number:
                 samples[variant].append(used)
-    ingest_service.extend_stream_log = original
+    ingest_service.plan_log_growth = original
     engine.dispose()
     means = {variant: sum(values) / len(values) for variant, values in samples.items()}
     return {"cpu_ms_per_request": {variant: round(mean, 2) for variant, mean in means.items()},

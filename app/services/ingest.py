@@ -1,14 +1,18 @@
 """Ingest: validate → verify → sequence → receipts (DESIGN.md, "Sequencing a request").
 
-Stage 1 runs outside any transaction: parse every envelope, recompute hashes, load the agent keys in one query per
-tenant, verify signatures, authorise each event, validate payload schemas. Stage 2 is one transaction for the whole
-request: per stream, in ascending lock-key order, take the advisory lock, read the head, resolve idempotent replays
-and `base_version`s, insert all new events with one statement, move the head. The caller gets the outcome only
-after the commit, so an accepted event is durable before its receipt exists anywhere but in the database.
+Stage 1 parses every envelope, recomputes hashes and authorises each event with no database work at all. Everything
+after it is one transaction on one pooled connection, so a request pays for one checkout and one BEGIN/COMMIT
+(docs/PERFORMANCE.md): load the agent keys (one query per tenant), verify signatures, validate payload schemas —
+no lock is held yet — then per stream, in ascending lock-key order, take the advisory lock, read what the stream
+holds (head, replays, entity versions, log frontier: one statement), resolve idempotent replays and
+`base_version`s, and write the events, entity versions, log growth and head with one statement. The caller gets the
+outcome only after the commit, so an accepted event is durable before its receipt exists anywhere but in the
+database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import time
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 
+from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -25,10 +30,11 @@ from app import metrics
 from app.config import Settings
 from app.db import agent_keys as agent_key_store
 from app.db import events as event_store
+from app.db import sequencing
 from app.db.events import ExistingEvent
 from app.db.locks import lock_transaction
-from app.db.locks import set_lock_timeout
 from app.db.locks import stream_lock_key
+from app.db.stream_logs import LogWriteConflict
 from app.errors import Conflict
 from app.errors import NotPermitted
 from app.errors import TooLarge
@@ -40,7 +46,7 @@ from app.services.envelopes import parse_signed_envelope
 from app.services.envelopes import parse_unsigned_event
 from app.services.envelopes import verify_agent_signature
 from app.services.schemas import SchemaValidator
-from app.services.stream_logs import extend_stream_log
+from app.services.stream_logs import plan_log_growth
 from app.ves import hashing
 from app.ves.signing import Ed25519Signer
 
@@ -141,10 +147,13 @@ def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, sch
             parsed.append(event)
         except EventRejected as rejection:
             _reject(outcome, index, rejection, event_id_of(envelope))
-    parsed = _check_agent_keys(engine, outcome, parsed, sequenced_at)
-    parsed = _check_schemas(schemas, outcome, parsed)
-    _answer_replays_of_deferred(engine, signer, outcome)
-    _sequence(engine, signer, outcome, parsed, sequenced_at, settings.stream_lock_timeout_ms)
+    if parsed:
+        with _transaction(engine, outcome) as conn:
+            parsed = _check_agent_keys(conn, outcome, parsed, sequenced_at)
+            parsed = _check_schemas(conn, schemas, outcome, parsed)
+            _answer_replays_of_deferred(conn, signer, outcome)
+            _sequence(conn, signer, outcome, parsed, sequenced_at)
+    _finish(outcome, parsed)
     _record(outcome, started, len(envelopes))
     return outcome
 
@@ -177,9 +186,12 @@ def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, s
             parsed.append(event)
         except EventRejected as rejection:
             _reject(outcome, index, rejection, event_id_of(raw))
-    parsed = _check_schemas(schemas, outcome, parsed)
-    _answer_replays_of_deferred(engine, signer, outcome)
-    _sequence(engine, signer, outcome, parsed, sequenced_at, settings.stream_lock_timeout_ms)
+    if parsed:
+        with _transaction(engine, outcome) as conn:
+            parsed = _check_schemas(conn, schemas, outcome, parsed)
+            _answer_replays_of_deferred(conn, signer, outcome)
+            _sequence(conn, signer, outcome, parsed, sequenced_at)
+    _finish(outcome, parsed)
     _record(outcome, started, len(raw_events))
     return outcome
 
@@ -209,16 +221,32 @@ def _authorise(event: ParsedEvent, may_write: Authorizer, key_agent_id: uuid.UUI
                             str(event.event_id))
 
 
-def _check_agent_keys(engine: Engine, outcome: IngestOutcome, parsed: list[ParsedEvent],
+@contextlib.contextmanager
+def _transaction(engine: Engine, outcome: IngestOutcome):
+    """The request's one transaction (the engine's begin hook bounds its statements and lock waits: a stream lock
+    not granted within STREAM_LOCK_TIMEOUT_MS aborts the whole request, nothing written; the API answers 503
+    STREAM_BUSY). A backstop that fires (a duplicate sequence number, a log not at the size read) rolls everything
+    back and is answered 409 SEQUENCE_CONFLICT."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except (IntegrityError, LogWriteConflict):
+        log.error("sequencing backstop constraint fired; request rolled back",
+                  extra={"batch_id": str(outcome.batch_id)})
+        raise Conflict("A concurrent write conflicted with this request; nothing was written. Retry it.",
+                       code="SEQUENCE_CONFLICT") from None
+
+
+def _check_agent_keys(conn: Connection, outcome: IngestOutcome, parsed: list[ParsedEvent],
                       sequenced_at: datetime.datetime) -> list[ParsedEvent]:
-    """Rules 3 and 4: the key exists, is valid and unrevoked at `sequenced_at`, and the signature verifies."""
+    """Rules 3 and 4: the key exists, is valid and unrevoked at `sequenced_at`, and the signature verifies. The keys
+    are read in the request's transaction, never cached: a revocation committed before it is always seen."""
     wanted: dict[uuid.UUID, set[tuple[uuid.UUID, int]]] = {}
     for event in parsed:
         wanted.setdefault(event.tenant_id, set()).add((event.fields.source_agent_id, event.fields.agent_key_id))
     if not wanted:
         return parsed
-    with engine.connect() as conn:
-        keys = {tenant: agent_key_store.find_agent_keys(conn, tenant, coords) for tenant, coords in wanted.items()}
+    keys = {tenant: agent_key_store.find_agent_keys(conn, tenant, coords) for tenant, coords in wanted.items()}
     accepted = []
     for event in parsed:
         record = keys[event.tenant_id].get((event.fields.source_agent_id, event.fields.agent_key_id))
@@ -240,9 +268,10 @@ def _check_agent_keys(engine: Engine, outcome: IngestOutcome, parsed: list[Parse
     return accepted
 
 
-def _check_schemas(schemas: SchemaValidator, outcome: IngestOutcome, parsed: list[ParsedEvent]) -> list[ParsedEvent]:
+def _check_schemas(conn: Connection, schemas: SchemaValidator, outcome: IngestOutcome,
+                   parsed: list[ParsedEvent]) -> list[ParsedEvent]:
     accepted = []
-    for event in schemas.validate_batch(parsed):
+    for event in schemas.validate_batch(parsed, conn):
         if isinstance(event, tuple):
             outcome.deferred.append(event)
         else:
@@ -250,7 +279,7 @@ def _check_schemas(schemas: SchemaValidator, outcome: IngestOutcome, parsed: lis
     return accepted
 
 
-def _answer_replays_of_deferred(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome) -> None:
+def _answer_replays_of_deferred(conn: Connection, signer: ReceiptSigner, outcome: IngestOutcome) -> None:
     """Rule 5 before rules 3/4 and schemas: an exact replay of an already sequenced event gets its original receipt
     even if its key was revoked or its schema tightened since, so client retries stay safe. Anything else that
     failed those checks is rejected. Sequenced rows never change, so reading them outside the lock is safe."""
@@ -260,45 +289,38 @@ def _answer_replays_of_deferred(engine: Engine, signer: ReceiptSigner, outcome: 
         by_stream.setdefault(event.stream, []).append((event, rejection))
     if not by_stream:
         return
-    with engine.connect() as conn:
-        for (tenant_id, store_id), items in by_stream.items():
-            existing = event_store.find_existing_events(conn, tenant_id, store_id, [e.event_id for e, _ in items], [])
-            by_event_id = {row.event_id: row for row in existing}
-            for event, rejection in items:
-                prior = by_event_id.get(event.event_id)
-                if (prior is not None and prior.event_signing_hash == event.event_signing_hash
-                        and prior.agent_signature == event.agent_signature):
-                    outcome.receipts_by_index[event.index] = _receipt_of(signer.sequencer_id, tenant_id, store_id,
-                                                                         prior, duplicate=True)
-                else:
-                    _reject(outcome, event.index, rejection, str(event.event_id))
+    for (tenant_id, store_id), items in by_stream.items():
+        existing = event_store.find_existing_events(conn, tenant_id, store_id, [e.event_id for e, _ in items], [])
+        by_event_id = {row.event_id: row for row in existing}
+        for event, rejection in items:
+            prior = by_event_id.get(event.event_id)
+            if (prior is not None and prior.event_signing_hash == event.event_signing_hash
+                    and prior.agent_signature == event.agent_signature):
+                outcome.receipts_by_index[event.index] = _receipt_of(signer.sequencer_id, tenant_id, store_id,
+                                                                     prior, duplicate=True)
+            else:
+                _reject(outcome, event.index, rejection, str(event.event_id))
 
 
-def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
-              sequenced_at: datetime.datetime, lock_timeout_ms: int) -> None:
-    """Stage 2: one transaction; streams locked in ascending key order so two requests never deadlock. A stream
-    lock not granted within `lock_timeout_ms` aborts the whole request (nothing written; the API answers 503
-    STREAM_BUSY)."""
+def _sequence(conn: Connection, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
+              sequenced_at: datetime.datetime) -> None:
+    """Stage 2, in the request's transaction: streams locked in ascending key order so two requests never
+    deadlock."""
     by_stream: "OrderedDict[tuple[uuid.UUID, uuid.UUID], list[ParsedEvent]]" = OrderedDict()
     for event in parsed:
         by_stream.setdefault(event.stream, []).append(event)
+    for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
+        outcome.streams.append(_sequence_stream(conn, signer, outcome, stream, by_stream[stream], sequenced_at,
+                                                outcome.receipts_by_index))
+
+
+def _finish(outcome: IngestOutcome, parsed: list[ParsedEvent]) -> None:
+    """Receipts and rejections in request order; streams in the order of their first event in the request."""
     receipts = outcome.receipts_by_index
-    stream_outcomes = {}
-    if by_stream:
-        try:
-            with engine.begin() as conn:
-                set_lock_timeout(conn, lock_timeout_ms)
-                for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
-                    stream_outcomes[stream] = _sequence_stream(conn, signer, outcome, stream, by_stream[stream],
-                                                               sequenced_at, receipts)
-        except IntegrityError:
-            log.error("sequencing backstop constraint fired; request rolled back",
-                      extra={"batch_id": str(outcome.batch_id)})
-            raise Conflict("A concurrent write conflicted with this request; nothing was written. Retry it.",
-                           code="SEQUENCE_CONFLICT") from None
     outcome.receipts = [receipts[i] for i in sorted(receipts)]
     outcome.rejections.sort(key=lambda r: r.index)
-    outcome.streams = [stream_outcomes[s] for s in by_stream]
+    order = {stream: n for n, stream in enumerate(dict.fromkeys(event.stream for event in parsed))}
+    outcome.streams.sort(key=lambda s: order.get((s.tenant_id, s.store_id), len(order)))
 
 
 def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream: tuple[uuid.UUID, uuid.UUID],
@@ -306,14 +328,13 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
                      receipts: dict[int, Receipt]) -> StreamOutcome:
     tenant_id, store_id = stream
     lock_transaction(conn, stream_lock_key(tenant_id, store_id))
-    head = event_store.read_stream_head(conn, tenant_id, store_id, create=True)
-    existing = event_store.find_existing_events(
+    state = sequencing.read_stream_state(
         conn, tenant_id, store_id, [e.event_id for e in batch],
-        [e.fields.command_id for e in batch if e.fields.command_id is not None],
-    )
-    by_event_id = {row.event_id: row for row in existing}
-    by_command_id = {row.command_id: row for row in existing if row.command_id is not None}
-    versions = event_store.read_entity_versions(conn, tenant_id, store_id, {e.entity for e in batch})
+        [e.fields.command_id for e in batch if e.fields.command_id is not None], {e.entity for e in batch})
+    head = state.head
+    by_event_id = {row.event_id: row for row in state.existing}
+    by_command_id = {row.command_id: row for row in state.existing if row.command_id is not None}
+    versions = state.versions
     touched_versions: dict[tuple[str, str], int] = {}
     rows: list[dict] = []
     start = head + 1
@@ -345,10 +366,8 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
             by_command_id[event.fields.command_id] = sequenced
         receipts[event.index] = _receipt_of(signer.sequencer_id, tenant_id, store_id, sequenced, duplicate=False)
     if rows:
-        event_store.insert_events(conn, rows)
-        extend_stream_log(conn, tenant_id, store_id, rows)
-        event_store.save_entity_versions(conn, tenant_id, store_id, touched_versions)
-        event_store.advance_stream_head(conn, tenant_id, store_id, head)
+        growth = plan_log_growth(tenant_id, store_id, state.log_size, state.log_frontier, rows)
+        sequencing.write_stream_batch(conn, tenant_id, store_id, rows, touched_versions, head, growth)
     return StreamOutcome(tenant_id, store_id, start if rows else None, head if rows else None, head)
 
 

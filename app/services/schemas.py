@@ -7,6 +7,7 @@ cannot be read by the sequencer and are never schema-checked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -17,6 +18,7 @@ from typing import Callable
 
 import jsonschema
 from jsonschema import Draft202012Validator
+from sqlalchemy import Connection
 from sqlalchemy import Engine
 
 from app import metrics
@@ -87,14 +89,17 @@ class SchemaValidator:
         self._compiled: dict[tuple[uuid.UUID, str, int], Draft202012Validator] = {}
         self._lock = threading.Lock()
 
-    def validate_batch(self, events: list[ParsedEvent]) -> list:
-        """Each event back, or `(event, EventRejected)` for one that the mode rejects."""
+    def validate_batch(self, events: list[ParsedEvent], conn: Connection | None = None) -> list:
+        """Each event back, or `(event, EventRejected)` for one that the mode rejects. Schemas are read through
+        `conn` when given (ingest passes its transaction's, to spare a checkout), else a connection of the engine's."""
         if self.mode == "disabled" or not events:
             return list(events)
         plain = [e for e in events if e.fields.payload_kind == 0]
         pairs = {(e.tenant_id, e.fields.event_type) for e in plain}
-        with self.engine.connect() as conn:
-            latest = store.latest_versions(conn, pairs)
+        if not pairs:
+            return list(events)
+        with self._connection(conn) as reading:
+            latest = store.latest_versions(reading, pairs)
         results = []
         for event in events:
             if event.fields.payload_kind != 0:
@@ -109,7 +114,7 @@ class SchemaValidator:
                 else:
                     results.append(event)
                 continue
-            error = self._first_error(event.tenant_id, event.fields.event_type, version, event.payload)
+            error = self._first_error(event.tenant_id, event.fields.event_type, version, event.payload, conn)
             if error is None:
                 results.append(event)
             elif self.mode == "warn":
@@ -124,18 +129,23 @@ class SchemaValidator:
                     str(event.event_id))))
         return results
 
-    def _first_error(self, tenant_id: uuid.UUID, event_type: str, version: int, payload: object) -> str | None:
-        validator = self._validator(tenant_id, event_type, version)
+    def _connection(self, conn: Connection | None):
+        return contextlib.nullcontext(conn) if conn is not None else self.engine.connect()
+
+    def _first_error(self, tenant_id: uuid.UUID, event_type: str, version: int, payload: object,
+                     conn: Connection | None = None) -> str | None:
+        validator = self._validator(tenant_id, event_type, version, conn)
         error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
         return describe_error(error) if error is not None else None
 
-    def _validator(self, tenant_id: uuid.UUID, event_type: str, version: int) -> Draft202012Validator:
+    def _validator(self, tenant_id: uuid.UUID, event_type: str, version: int,
+                   conn: Connection | None = None) -> Draft202012Validator:
         key = (tenant_id, event_type, version)
         with self._lock:
             compiled = self._compiled.get(key)
         if compiled is None:
-            with self.engine.connect() as conn:
-                record = store.get_schema(conn, tenant_id, event_type, version)
+            with self._connection(conn) as reading:
+                record = store.get_schema(reading, tenant_id, event_type, version)
             if record is None:  # deleted since latest_versions() was read: judged by no schema
                 return Draft202012Validator({})
             compiled = Draft202012Validator(record.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)

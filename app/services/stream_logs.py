@@ -1,7 +1,9 @@
 """Every stream a transparency log (LOG.md): extended in the sequencing transaction, checkpointed, proven, backfilled.
 
-- `extend_stream_log` is called by ingest inside the sequencing transaction, under the stream lock, right after
-  the events insert: the log is never behind a committed event, and a rolled-back ingest leaves no log rows.
+- `plan_log_growth` is called by ingest inside the sequencing transaction, under the stream lock, and its result
+  written in the same statement as the events (`app.db.sequencing.write_stream_batch`): the log is never behind a
+  committed event, and a rolled-back ingest leaves no log rows. `extend_stream_log` does the same read-plan-write
+  in statements of its own (the tlog bench, tests).
   A stream whose log is not complete (events from before migration 0002, until the backfill reaches its head) is
   left to `backfill_logs`.
 - `sign_checkpoint` signs and persists the checkpoint of the current tree under the stream's checkpoint lock,
@@ -34,6 +36,7 @@ from app.db.locks import checkpoint_lock_key
 from app.db.locks import lock_transaction
 from app.db.locks import set_lock_timeout
 from app.db.locks import stream_lock_key
+from app.db.sequencing import LogGrowth
 from app.db.stream_logs import EntryRow
 from app.db.stream_logs import LogStatus
 from app.db.tables import LOG_NODES_MIN_LEVEL
@@ -135,9 +138,10 @@ def _frontier(tree_size: int, frontier: bytes) -> tlog.CompactRange:
         raise LogIntegrityError(f"The stored compact range of a log is malformed ({exc})") from None
 
 
-def _grow(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, compact: tlog.CompactRange,
-          entries: Sequence[EntryRow]) -> tlog.CompactRange:
-    """Append `entries` (sequence numbers compact.size + 1, …) to the log and persist what they complete."""
+def _extend(tenant_id: uuid.UUID, store_id: uuid.UUID, compact: tlog.CompactRange, entries: Sequence[EntryRow]
+            ) -> tuple[tlog.CompactRange, list[tuple[int, int, bytes]]]:
+    """The compact range after appending `entries` (sequence numbers compact.size + 1, …) and the stored nodes
+    (level >= LOG_NODES_MIN_LEVEL) they complete. Pure."""
     for offset, row in enumerate(entries):
         if row.sequence_number != compact.size + offset + 1:
             raise LogIntegrityError(f"Log entries are not contiguous (expected sequence number "
@@ -146,7 +150,32 @@ def _grow(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, compact: 
                                                                 row.agent_signature) for row in entries))
     leaves = [tlog.hash_leaf(entry) for entry in entries_hashed]
     extended, completed = compact.extend(leaves)
-    nodes = [(node.level, node.index, value) for node, value in completed if node.level >= LOG_NODES_MIN_LEVEL]
+    return extended, [(node.level, node.index, value) for node, value in completed
+                      if node.level >= LOG_NODES_MIN_LEVEL]
+
+
+def plan_log_growth(tenant_id: uuid.UUID, store_id: uuid.UUID, log_size: int | None, log_frontier: bytes,
+                    rows: Sequence[Mapping]) -> LogGrowth | None:
+    """What appending the events about to be inserted (`rows`: `events` rows in sequence order, keyed by column
+    name) does to the stream's log of `log_size` leaves (None: no log row yet) and compact range `log_frontier`,
+    for `app.db.sequencing.write_stream_batch` to persist in the sequencing transaction, under the stream lock.
+    None (nothing to write) when the log is not complete up to the first row: the backfill will build it. Pure."""
+    if not rows:
+        return None
+    tree_size = log_size or 0
+    if tree_size != int(rows[0]["sequence_number"]) - 1:
+        return None
+    entries = [EntryRow(int(row["sequence_number"]), row["event_signing_hash"], row.get("agent_signature"))
+               for row in rows]
+    extended, nodes = _extend(tenant_id, store_id, _frontier(tree_size, log_frontier if log_size else b""),
+                              entries)
+    return LogGrowth(tree_size, extended.size, b"".join(extended.hashes), nodes)
+
+
+def _grow(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, compact: tlog.CompactRange,
+          entries: Sequence[EntryRow]) -> tlog.CompactRange:
+    """Append `entries` (sequence numbers compact.size + 1, …) to the log and persist what they complete."""
+    extended, nodes = _extend(tenant_id, store_id, compact, entries)
     try:
         store.save_log_growth(conn, tenant_id, store_id, compact.size, extended.size, b"".join(extended.hashes),
                               nodes)

@@ -1,0 +1,167 @@
+"""The sequencing transaction's statements, one round trip each: what a stream holds (after its lock), and every
+write of a batch. Both run on the transaction's own psycopg2 cursor (`engine.dbapi_cursor`), so SQLAlchemy's
+per-statement compile/execute work is skipped on the hot path; errors still surface as SQLAlchemy's.
+
+Callers MUST hold the stream's advisory lock (`locks.lock_transaction(conn, stream_lock_key(...))`), taken in an
+earlier statement of the same transaction: in READ COMMITTED a statement's snapshot is taken when it starts, so a
+read in the statement that waits for the lock could miss the previous holder's commit. The lock, then
+`read_stream_state`, then `write_stream_batch` replaces nine statements per stream (measured in
+docs/PERFORMANCE.md "Where the time goes").
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+
+from sqlalchemy import Connection
+
+from app.db.engine import dbapi_cursor
+from app.db.events import ExistingEvent
+from app.db.events import _EVENT_COLUMNS
+from app.db.events import _sql_value
+from app.db.events import stream_channel
+from app.db.stream_logs import LogWriteConflict
+
+
+@dataclass
+class StreamState:
+    """A stream as its lock holder sees it: the head, the sequenced events among those asked for (by event_id or
+    command_id), the current versions of the entities asked for (absent means 0), and the log's size and compact
+    range (`log_size` None: the stream has no log row yet, i.e. size 0)."""
+
+    head: int
+    existing: list[ExistingEvent] = field(default_factory=list)
+    versions: dict[tuple[str, str], int] = field(default_factory=dict)
+    log_size: int | None = None
+    log_frontier: bytes = b""
+
+
+_READ_STATE = (
+    "WITH created AS (INSERT INTO streams (tenant_id, store_id) VALUES (%(t)s, %(s)s) "
+    "ON CONFLICT (tenant_id, store_id) DO NOTHING RETURNING head_sequence) "
+    "SELECT 0 AS kind, h.head_sequence AS n, NULL::uuid AS event_id, NULL::uuid AS command_id, NULL::bytea AS a, "
+    "NULL::bytea AS b, NULL::bytea AS c, NULL::bytea AS d, NULL::timestamptz AS at, NULL::text AS et, NULL::text AS ei "
+    "FROM (SELECT head_sequence FROM created UNION ALL SELECT head_sequence FROM streams "
+    "WHERE tenant_id = %(t)s AND store_id = %(s)s) AS h "
+    "UNION ALL "
+    "SELECT 1, l.tree_size, NULL, NULL, l.frontier, NULL, NULL, NULL, NULL, NULL, NULL FROM stream_logs l "
+    "WHERE l.tenant_id = %(t)s AND l.store_id = %(s)s "
+    "UNION ALL "
+    "SELECT 2, e.sequence_number, e.event_id, e.command_id, e.event_signing_hash, e.agent_signature, "
+    "e.receipt_hash, e.sequencer_signature, e.sequenced_at, NULL, NULL FROM events e "
+    "WHERE e.tenant_id = %(t)s AND e.store_id = %(s)s "
+    "AND (e.event_id = ANY(CAST(%(event_ids)s AS uuid[])) OR e.command_id = ANY(CAST(%(command_ids)s AS uuid[]))) "
+    "UNION ALL "
+    "SELECT 3, v.version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, v.entity_type, v.entity_id "
+    "FROM unnest(CAST(%(entity_types)s AS text[]), CAST(%(entity_ids)s AS text[])) AS w(entity_type, entity_id) "
+    "JOIN entity_versions v ON v.tenant_id = %(t)s AND v.store_id = %(s)s AND v.entity_type = w.entity_type "
+    "AND v.entity_id = w.entity_id"
+)
+
+
+def _bytes(value) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _uuid(value) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(value)
+
+
+def read_stream_state(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, event_ids: Sequence[uuid.UUID],
+                      command_ids: Sequence[uuid.UUID], entities: set[tuple[str, str]]) -> StreamState:
+    """Create the `streams` row if missing and read everything sequencing needs of the stream, in one statement.
+    MUST run under the stream lock, in a statement after the one that took it."""
+    ordered = sorted(entities)
+    params = {"t": str(tenant_id), "s": str(store_id), "event_ids": [str(e) for e in event_ids],
+              "command_ids": [str(c) for c in command_ids], "entity_types": [e[0] for e in ordered],
+              "entity_ids": [e[1] for e in ordered]}
+    state = StreamState(head=0)
+    with dbapi_cursor(conn) as cursor:
+        cursor.execute(_READ_STATE, params)
+        rows = cursor.fetchall()
+    for kind, n, event_id, command_id, a, b, c, d, at, entity_type, entity_id in rows:
+        if kind == 0:
+            state.head = int(n or 0)
+        elif kind == 1:
+            state.log_size, state.log_frontier = int(n), bytes(a)
+        elif kind == 2:
+            state.existing.append(ExistingEvent(_uuid(event_id), _uuid(command_id), int(n), bytes(a), _bytes(b),
+                                                bytes(c), _bytes(d), at))
+        else:
+            state.versions[(entity_type, entity_id)] = int(n)
+    return state
+
+
+@dataclass(frozen=True)
+class LogGrowth:
+    """What appending a batch does to the stream's log: from `previous_size` to `tree_size` leaves, the new compact
+    range, and the perfect subtrees of level >= LOG_NODES_MIN_LEVEL it completes (`(level, index, hash)`)."""
+
+    previous_size: int
+    tree_size: int
+    frontier: bytes
+    nodes: Sequence[tuple[int, int, bytes]]
+
+
+def _values(cursor, template: str, rows: Sequence[tuple]) -> bytes:
+    return b",".join(cursor.mogrify(template, row) for row in rows)
+
+
+def write_stream_batch(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, rows: list[dict],
+                       versions: dict[tuple[str, str], int], head: int, log: LogGrowth | None) -> None:
+    """Insert the events (`events` rows keyed by column name), upsert the entities' versions, grow the log (unless
+    `log` is None: a log the backfill still has to build), move the head and NOTIFY the stream's long-poll
+    listeners (delivered at commit), in one statement. Raises LogWriteConflict when the stored log was not at
+    `log.previous_size` (nothing is left written once the caller rolls back)."""
+    t, s = str(tenant_id), str(store_id)
+    with dbapi_cursor(conn) as cursor:
+        parts = []
+        if rows:
+            events_values = _values(cursor, "(" + ",".join(["%s"] * len(_EVENT_COLUMNS)) + ")",
+                                    [tuple(_sql_value(name, row.get(name)) for name in _EVENT_COLUMNS)
+                                     for row in rows])
+            parts.append(b"ev AS (INSERT INTO events (" + ", ".join(_EVENT_COLUMNS).encode() + b") VALUES "
+                         + events_values + b")")
+        if versions:
+            version_values = _values(cursor, "(%s,%s,%s,%s,%s)", [
+                (t, s, entity_type, entity_id, version)
+                for (entity_type, entity_id), version in sorted(versions.items())])
+            parts.append(b"ver AS (INSERT INTO entity_versions (tenant_id, store_id, entity_type, entity_id, version) "
+                         b"VALUES " + version_values + b" ON CONFLICT (tenant_id, store_id, entity_type, entity_id) "
+                         b"DO UPDATE SET version = EXCLUDED.version)")
+        if log is not None:
+            log_params = {"t": t, "s": s, "size": log.tree_size, "frontier": log.frontier,
+                          "previous": log.previous_size, "levels": [node[0] for node in log.nodes],
+                          "indexes": [node[1] for node in log.nodes], "hashes": [node[2] for node in log.nodes]}
+            parts.append(cursor.mogrify(
+                "nodes AS (INSERT INTO log_nodes (tenant_id, store_id, level, node_index, hash) "
+                "SELECT CAST(%(t)s AS uuid), CAST(%(s)s AS uuid), n.level, n.node_index, n.hash "
+                "FROM unnest(CAST(%(levels)s AS smallint[]), CAST(%(indexes)s AS bigint[]), "
+                "CAST(%(hashes)s AS bytea[])) AS n(level, node_index, hash))", log_params))
+            if log.previous_size == 0:
+                parts.append(cursor.mogrify(
+                    "lg AS (INSERT INTO stream_logs (tenant_id, store_id, tree_size, frontier) "
+                    "VALUES (%(t)s, %(s)s, %(size)s, %(frontier)s) ON CONFLICT (tenant_id, store_id) DO NOTHING "
+                    "RETURNING 1)", log_params))
+            else:
+                parts.append(cursor.mogrify(
+                    "lg AS (UPDATE stream_logs SET tree_size = %(size)s, frontier = %(frontier)s, updated_at = now() "
+                    "WHERE tenant_id = %(t)s AND store_id = %(s)s AND tree_size = %(previous)s RETURNING 1)",
+                    log_params))
+        parts.append(cursor.mogrify(
+            "moved AS (UPDATE streams SET head_sequence = %(h)s, updated_at = now() "
+            "WHERE tenant_id = %(t)s AND store_id = %(s)s RETURNING 1)", {"h": head, "t": t, "s": s}))
+        logged = b"(SELECT count(*) FROM lg)" if log is not None else b"1"
+        statement = (b"WITH " + b", ".join(parts) + b" SELECT " + logged + b", "
+                     + cursor.mogrify("(SELECT count(*) FROM (SELECT pg_notify(%s, %s) FROM moved) AS n)",
+                                      (stream_channel(tenant_id, store_id), str(head))))
+        cursor.execute(statement)
+        logged_rows, _ = cursor.fetchone()
+    if logged_rows != 1:
+        raise LogWriteConflict(f"The stream's log is not at the size read (expected: {log.previous_size}; "
+                               f"tenant_id: {tenant_id}, store_id: {store_id})")
