@@ -1,8 +1,12 @@
 """Who is calling, per request, and the one authorisation helper every blueprint uses: `require(permission,
 tenant_id, store_id)`.
 
-Every request looks its key up in the database, so a revoked key is refused on its very next request on every
-worker. The bootstrap admin key from the environment is compared in constant time. Keys themselves (`Principal`,
+Each worker caches the key records it has looked up (`Runtime.api_keys`, `app.db.key_cache.NotifiedCache`): any
+change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0003), which empties its
+cache, and nothing is served from the cache unless the worker's LISTEN connection is live and verified; entries
+expire after API_KEY_CACHE_SECONDS regardless. So a revoked key is refused on its next request on every worker
+(tests/test_key_cache.py, through gunicorn). The bootstrap admin key from the environment is compared in constant
+time. Keys themselves (`Principal`,
 hashing) are `app/services/api_keys.py`.
 """
 
@@ -15,6 +19,7 @@ from flask import g
 from flask import request
 
 from app import runtime
+from app.metrics import API_KEY_LOOKUPS
 from app.db.api_keys import find_api_key_by_hash
 from app.errors import NotPermitted
 from app.errors import Unauthenticated
@@ -50,8 +55,7 @@ def authenticate() -> Principal:
         principal = Principal(key_id=None, tenant_id=None, permissions="admin")
     else:
         digest = hash_api_key(key)
-        with runtime.current().engine.connect() as conn:
-            record = find_api_key_by_hash(conn, digest)
+        record = _find_api_key(runtime.current(), digest)
         if record is None or not hmac.compare_digest(record.key_hash, digest):
             raise Unauthenticated("The API key is not valid.")
         if record.revoked_at is not None:
@@ -59,6 +63,20 @@ def authenticate() -> Principal:
         principal = principal_from_record(record)
     g.principal = principal
     return principal
+
+
+def _find_api_key(rt, digest: bytes):
+    """The key's record from the worker's cache, else the database (cached if found)."""
+    from_database = []
+
+    def load():
+        from_database.append(True)
+        with rt.engine.connect() as conn:
+            return find_api_key_by_hash(conn, digest)
+
+    record = rt.api_keys.get(digest, load) if rt.api_keys is not None else load()
+    API_KEY_LOOKUPS.labels(source="database" if from_database else "cache").inc()
+    return record
 
 
 def require(permission: str, tenant_id: uuid.UUID | None = None, store_id: uuid.UUID | None = None) -> Principal:

@@ -88,6 +88,7 @@ class Settings:
     log_origin: str = DEFAULT_LOG_ORIGIN
     log_max_delay_seconds: float = 5.0
     log_public: bool = False
+    api_key_cache_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -133,6 +134,7 @@ class Settings:
             public_agent_registration_window_seconds=env.int("PUBLIC_AGENT_REGISTRATION_WINDOW_SECONDS", 60,
                                                              minimum=1, maximum=86400),
             **_log_settings(env),
+            api_key_cache_seconds=env.float("API_KEY_CACHE_SECONDS", 10.0, minimum=0.0, maximum=3600.0),
         )
 
     def replace(self, **changes) -> "Settings":

@@ -50,6 +50,11 @@ REPLICA_READS = Counter(
     "Reads of the log offered to the read replica (DATABASE_READ_URL), by outcome: served by it; behind (it had not "
     "replayed the reader's floor: answered by the primary); failed (it erred or did not answer in time: primary).",
     ["outcome"])
+API_KEY_LOOKUPS = Counter(
+    "sequencer_api_key_lookups_total",
+    "API keys resolved per request, by source: cache (the worker's, kept current by NOTIFY) or database.",
+    ["source"])
+
 
 def observe_pool(engine) -> None:
     pool = engine.pool

@@ -19,6 +19,7 @@ from app.db.engine import make_engine
 from app.db.engine import make_read_engine
 
 if TYPE_CHECKING:
+    from app.db.key_cache import NotifiedCache
     from app.services.ingest import ReceiptSigner
     from app.services.query import LongPolls
     from app.services.replica import ReadDatabases
@@ -33,6 +34,8 @@ class Runtime:
     schemas: "SchemaValidator"
     long_polls: "LongPolls | None" = None
     read_engine: Engine | None = None
+    api_keys: "NotifiedCache | None" = None
+    """API key records by key hash, dropped at once on any change to api_keys (app/db/key_cache.py)."""
 
     @functools.cached_property
     def reads(self) -> "ReadDatabases":
@@ -51,19 +54,23 @@ class Runtime:
 
 
 def init_app(app: Flask, settings: Settings) -> Runtime:
+    from app.db.key_cache import API_KEYS_CHANNEL
+    from app.db.key_cache import NotifiedCache
     from app.db.notify import make_listener
     from app.services.ingest import ReceiptSigner
     from app.services.query import LongPolls
     from app.services.schemas import SchemaValidator
 
     engine = make_engine(settings)
+    listener = make_listener(settings, engine)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         signer=ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key),
         schemas=SchemaValidator(engine, settings.schema_validation_mode),
-        long_polls=LongPolls(make_listener(settings, engine), settings.long_poll_slots_per_worker),
+        long_polls=LongPolls(listener, settings.long_poll_slots_per_worker),
         read_engine=make_read_engine(settings),
+        api_keys=NotifiedCache(listener, API_KEYS_CHANNEL, settings.api_key_cache_seconds),
     )
     app.extensions["sequencer"] = runtime
     return runtime

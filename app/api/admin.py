@@ -42,5 +42,6 @@ def revoke_api_key(key_id: str):
     """Revoke an API key (admin); it is refused from its next request on."""
     key_uuid = path(key_id=key_id)["key_id"]
     principal = require("admin", authenticate().tenant_id)
-    service.revoke_api_key_of(runtime.current().engine, key_uuid, principal.tenant_id, principal.key_id)
+    rt = runtime.current()
+    service.revoke_api_key_of(rt.engine, key_uuid, principal.tenant_id, principal.key_id, cache=rt.api_keys)
     return render(None, 204)

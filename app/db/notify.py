@@ -11,6 +11,12 @@ connection is lost, every subscription drops to `wait`; on reconnect the channel
 waiter is woken to read again. When the connection works but notifications do not arrive on it (checked with a
 probe NOTIFY sent through the pool at every connect, e.g. DATABASE_LISTEN_URL points at a transaction-pooling
 PgBouncer), subscriptions are `poll`: waiters re-read every `fallback_interval` seconds, and a warning is logged.
+
+The same connection carries *watched* channels (`watch`): LISTENed for as long as the connection lives, whatever the
+long polls do, each with a callback run on every NOTIFY and whenever delivery cannot be vouched for (the connection
+was lost, or LISTEN has just completed on a new one: anything sent in between is unknown). `is_current(channel)`
+says whether every NOTIFY on it committed from now on will reach the callback: caches keyed on it
+(`app.db.key_cache`) trust their entries only then.
 """
 
 from __future__ import annotations
@@ -80,6 +86,9 @@ class StreamListener:
         self._state = WAIT
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watched: dict[str, list[Callable[[], None]]] = {}
+        self._fd: int | None = None
+        self._busy = True
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
@@ -120,6 +129,42 @@ class StreamListener:
                         del self._subscribers[channel]
                 if channel in self._listening:
                     self._last_used[channel] = time.monotonic()
+
+    def watch(self, channel: str, on_change: Callable[[], None]) -> None:
+        """Keep `channel` LISTENed while connected and call `on_change()` (on the listener thread; it must be quick
+        and must not raise) on each NOTIFY on it, when the connection is lost, and once LISTEN completes on a new
+        connection. Starts the listener thread."""
+        with self._lock:
+            self._watched.setdefault(channel, []).append(on_change)
+            self._ensure_started()
+        self._poke()
+
+    def is_current(self, channel: str) -> bool:
+        """True when `channel` is LISTENed on a connection whose notifications are verified to arrive, and nothing
+        is waiting to be read from it or being handled: every NOTIFY on it that reached this process has been
+        passed to the watchers. Checked by the caller's thread (one zero-timeout poll of the socket, ~2 us)."""
+        with self._lock:
+            fd = self._fd
+            if self._state != PUSH or channel not in self._listening or fd is None:
+                return False
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if poller.poll(0):
+                return False
+        except (OSError, ValueError):
+            return False
+        return not self._busy
+
+    def _changed(self, channels) -> None:
+        for channel in channels:
+            with self._lock:
+                callbacks = list(self._watched.get(channel, ()))
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 - a watcher's bug must not stop the listener
+                    log.exception("listener watch callback failed", extra={"channel": channel})
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -172,6 +217,8 @@ class StreamListener:
             connected_once = True
             try:
                 conn.autocommit = True
+                with self._lock:
+                    self._fd = conn.fileno()
                 self._serve(conn)
             except (psycopg2.Error, OSError) as exc:
                 if not self._stop.is_set():
@@ -184,6 +231,11 @@ class StreamListener:
                 with self._lock:
                     self._listening.clear()
                     self._last_used.clear()
+                    self._state = WAIT
+                    self._fd = None
+                    self._busy = True
+                    watched = list(self._watched)
+                self._changed(watched)
                 with contextlib.suppress(Exception):
                     conn.close()
                 self._wake_all(WAIT)
@@ -228,7 +280,10 @@ class StreamListener:
                 self._enter(verified)
             if verified:
                 self._sync_channels(conn)
+            self._deliver(conn)  # what arrived while the statements above ran
+            self._busy = False
             ready, _, _ = select.select([conn, self._wake_read], [], [], self.idle_check_interval)
+            self._busy = True
             if self._wake_read in ready:
                 self._drain_pokes()
             if conn in ready:
@@ -262,7 +317,7 @@ class StreamListener:
         subscription of a listened channel to `push` (waking those that were not)."""
         now = time.monotonic()
         with self._lock:
-            wanted = set(self._subscribers)
+            wanted = set(self._subscribers) | set(self._watched)
             to_listen = wanted - self._listening
             unused = self._listening - wanted
             to_unlisten = unused if len(unused) > MAX_UNUSED_CHANNELS else {
@@ -274,6 +329,7 @@ class StreamListener:
             statements = [f"LISTEN {ch}" for ch in sorted(to_listen)] + [f"UNLISTEN {ch}" for ch in sorted(to_unlisten)]
             with conn.cursor() as cursor:
                 cursor.execute("; ".join(statements))
+        self._changed(sorted(to_listen))
         with self._lock:
             self._listening |= to_listen
             for channel in self._listening:
@@ -287,6 +343,7 @@ class StreamListener:
             return
         channels = {n.channel for n in conn.notifies}
         conn.notifies.clear()
+        self._changed(sorted(channels))
         with self._lock:
             for channel in channels:
                 for subscription in self._subscribers.get(channel, ()):

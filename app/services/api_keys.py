@@ -113,17 +113,30 @@ def get_api_key(engine: Engine, key_id: uuid.UUID) -> ApiKeyRecord | None:
         return store.get_api_key(conn, key_id)
 
 
-def revoke_api_key(engine: Engine, key_id: uuid.UUID) -> bool:
+REVOCATION_NOTIFY_WAIT_SECONDS = 2.0
+"""Longest wait, after a revocation commits, for this process's key cache to be emptied by its NOTIFY."""
+
+
+def revoke_api_key(engine: Engine, key_id: uuid.UUID, cache=None) -> bool:
+    """Revoke `key_id`. With `cache` (the process's `NotifiedCache` of keys), return only once its NOTIFY has emptied
+    it (at most REVOCATION_NOTIFY_WAIT_SECONDS), so this process refuses the key before the revocation is answered;
+    every other worker's listener is sent the same NOTIFY at the same commit."""
+    epoch = cache.epoch if cache is not None else 0
     with engine.begin() as conn:
         found = store.revoke_api_key(conn, key_id)
     if found:
         audit.info("API key revoked", extra={"key_id": str(key_id)})
+        if cache is not None and not cache.wait_for_invalidation(epoch, REVOCATION_NOTIFY_WAIT_SECONDS):
+            cache.invalidate()
+            audit.warning("API key revocation: no NOTIFY arrived in time; this worker's cache emptied by hand",
+                          extra={"key_id": str(key_id)})
     return found
 
 
 def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, admin_tenant_id: uuid.UUID | None,
-                      admin_key_id: uuid.UUID | None) -> None:
-    """Revoke `key_id` on behalf of an admin key (`admin_tenant_id` None: a global admin).
+                      admin_key_id: uuid.UUID | None, cache=None) -> None:
+    """Revoke `key_id` on behalf of an admin key (`admin_tenant_id` None: a global admin); `cache` as for
+    `revoke_api_key`.
 
     :raise NotFound: no such key, or one of another tenant (the same answer, so existence is not revealed).
     :raise NotPermitted SELF_REVOCATION: the admin key would revoke itself.
@@ -133,4 +146,4 @@ def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, admin_tenant_id: uuid.U
         raise NotFound("No such API key.")
     if admin_key_id == record.key_id:
         raise NotPermitted("An API key cannot revoke itself.", code="SELF_REVOCATION")
-    revoke_api_key(engine, key_id)
+    revoke_api_key(engine, key_id, cache)
