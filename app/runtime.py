@@ -54,6 +54,7 @@ class Runtime:
 
 
 def init_app(app: Flask, settings: Settings) -> Runtime:
+    from app.db.key_cache import API_KEYS_ACK_CHANNEL
     from app.db.key_cache import API_KEYS_CHANNEL
     from app.db.key_cache import NotifiedCache
     from app.db.notify import make_listener
@@ -70,7 +71,8 @@ def init_app(app: Flask, settings: Settings) -> Runtime:
         schemas=SchemaValidator(engine, settings.schema_validation_mode),
         long_polls=LongPolls(listener, settings.long_poll_slots_per_worker),
         read_engine=make_read_engine(settings),
-        api_keys=NotifiedCache(listener, API_KEYS_CHANNEL, settings.api_key_cache_seconds),
+        api_keys=NotifiedCache(listener, API_KEYS_CHANNEL, settings.api_key_cache_seconds,
+                               acknowledge_on=API_KEYS_ACK_CHANNEL),
     )
     app.extensions["sequencer"] = runtime
     return runtime

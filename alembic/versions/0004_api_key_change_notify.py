@@ -3,7 +3,9 @@
 Each worker caches the API keys it has looked up (app/auth.py, `app.db.key_cache.NotifiedCache`) and LISTENs on
 `ves_api_keys` (app/db/notify.py). A statement-level trigger, not the revoking code, sends the NOTIFY: a revocation
 by the API, the admin CLI or plain SQL all reach every worker of every replica when it commits. Inserts need no
-NOTIFY: a key that was not found is never cached.
+NOTIFY: a key that was not found is never cached. The payload is the changing transaction's txid_current(): each
+listener sends it back on `ves_api_keys_ack` once its cache is empty, so a revocation can wait for every worker
+(`app.db.key_cache.ChangeAcknowledgements`).
 
 Revision ID: 0004
 Revises: 0003
@@ -23,7 +25,7 @@ API_KEYS_CHANNEL = "ves_api_keys"
 FUNCTION = f"""
 CREATE FUNCTION notify_api_key_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_notify('{API_KEYS_CHANNEL}', TG_OP);
+  PERFORM pg_notify('{API_KEYS_CHANNEL}', txid_current()::text);
   RETURN NULL;
 END
 $$

@@ -43,5 +43,6 @@ def revoke_api_key(key_id: str):
     key_uuid = path(key_id=key_id)["key_id"]
     principal = require("admin", authenticate().tenant_id)
     rt = runtime.current()
-    service.revoke_api_key_of(rt.engine, key_uuid, principal.tenant_id, principal.key_id, cache=rt.api_keys)
+    service.revoke_api_key_of(rt.engine, key_uuid, principal.tenant_id, principal.key_id,
+                              connect_listener=rt.long_polls.listener.new_connection)
     return render(None, 204)

@@ -74,3 +74,12 @@ def revoke_api_key(conn: Connection, key_id: uuid.UUID) -> bool:
         .values(revoked_at=sa.func.coalesce(api_keys.c.revoked_at, sa.func.now()))
     )
     return result.rowcount == 1
+
+
+def change_witnesses(conn: Connection, listener_application_name: str) -> tuple[str, set[int]]:
+    """In the transaction changing api_keys: its txid (the NOTIFY payload of the trigger) and the backend pids of
+    every listener connection open on this database now (each of them must acknowledge the change)."""
+    row = conn.execute(sa.text(
+        "SELECT txid_current()::text, coalesce(array_agg(pid), '{}') FROM pg_stat_activity "
+        "WHERE application_name = :name AND datname = current_database()"), {"name": listener_application_name}).one()
+    return row[0], set(row[1])

@@ -91,16 +91,16 @@ def read_entity_versions(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.
     return {(r.entity_type, r.entity_id): int(r.version) for r in rows}
 
 
-_EVENT_COLUMNS = [column.name for column in events.c]
+EVENT_COLUMNS = [column.name for column in events.c]
 _JSON_COLUMNS = frozenset(column.name for column in events.c if isinstance(column.type, sa.JSON))
-_INSERT_EVENTS = f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES %s"
+_INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES %s"
 _UPSERT_ENTITY_VERSIONS = (
     "INSERT INTO entity_versions (tenant_id, store_id, entity_type, entity_id, version) VALUES %s "
     "ON CONFLICT (tenant_id, store_id, entity_type, entity_id) DO UPDATE SET version = EXCLUDED.version"
 )
 
 
-def _sql_value(name: str, value):
+def sql_value(name: str, value):
     if value is None:
         return None
     if name in _JSON_COLUMNS:
@@ -124,7 +124,7 @@ def insert_events(conn: Connection, rows: list[dict]) -> None:
     """Append rows (dicts keyed by `events` column names) with one multi-row INSERT."""
     if rows:
         _execute_values(conn, _INSERT_EVENTS,
-                        [tuple(_sql_value(name, row.get(name)) for name in _EVENT_COLUMNS) for row in rows])
+                        [tuple(sql_value(name, row.get(name)) for name in EVENT_COLUMNS) for row in rows])
 
 
 def save_entity_versions(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID,

@@ -9,6 +9,10 @@ is trusted in any case (the fallback if a NOTIFY were ever lost); 0 turns the ca
 
 A lookup that finds nothing is never cached, so a row created later needs no NOTIFY. A row read while a NOTIFY
 arrived is not stored (`epoch`): it may predate the change.
+
+Every listener acknowledges each NOTIFY on the channel after emptying its cache (on API_KEYS_ACK_CHANNEL, the
+payload is the changing transaction's id), so a revocation can wait until every worker of every replica that
+serves from a cache has dropped the key: `ChangeAcknowledgements`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from typing import TypeVar
 V = TypeVar("V")
 
 API_KEYS_CHANNEL = "ves_api_keys"
-"""NOTIFY channel of api_keys changes (sent by the trigger of alembic revision 0003)."""
+"""NOTIFY channel of api_keys changes (sent by the trigger of alembic revision 0003; payload: txid_current())."""
+API_KEYS_ACK_CHANNEL = "ves_api_keys_ack"
+"""Where each listener sends the payload back once its cache is empty."""
 
 
 class NotifiedCache(Generic[V]):
@@ -31,7 +37,7 @@ class NotifiedCache(Generic[V]):
     None). `listener` is a `app.db.notify.StreamListener` (or anything with `watch` and `is_current`)."""
 
     def __init__(self, listener, channel: str, ttl_seconds: float, max_entries: int = 10000,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, acknowledge_on: str | None = None):
         self._listener = listener
         self.channel = channel
         self.ttl_seconds = ttl_seconds
@@ -41,9 +47,12 @@ class NotifiedCache(Generic[V]):
         self._changed = threading.Condition(self._lock)
         self._entries: dict[Hashable, tuple[float, V]] = {}
         self._epoch = 0
-        self._watching = False
         self.hits = 0
         self.misses = 0
+        # Registered now, started with the first lookup (or by long polls): any running listener empties this
+        # cache and acknowledges, whether or not this worker has cached anything yet.
+        listener.watch(channel, self.invalidate, acknowledge_on=acknowledge_on, start=False)
+        self._started = False
 
     def get(self, key: Hashable, load: Callable[[], V | None]) -> V | None:
         if self.ttl_seconds <= 0:
@@ -67,7 +76,7 @@ class NotifiedCache(Generic[V]):
                     self._entries[key] = (now, value)
         return value
 
-    def invalidate(self) -> None:
+    def invalidate(self, payload: str | None = None) -> None:
         """Forget every entry (the listener calls this on each NOTIFY and whenever delivery is in doubt)."""
         with self._lock:
             self._epoch += 1
@@ -83,7 +92,7 @@ class NotifiedCache(Generic[V]):
         """Wait until the cache was emptied after `since_epoch` was read (at most `timeout` seconds; at once when the
         cache is off or not in use). A revocation by this process waits so, so that this worker refuses the key
         before the revocation is answered; the NOTIFY reaches the other workers at the same moment."""
-        if self.ttl_seconds <= 0 or not self._watching:
+        if self.ttl_seconds <= 0 or not self._started:
             return True
         with self._changed:
             return self._changed.wait_for(lambda: self._epoch != since_epoch, timeout)
@@ -92,9 +101,45 @@ class NotifiedCache(Generic[V]):
         return len(self._entries)
 
     def _watch(self) -> None:
-        if not self._watching:
-            with self._lock:
-                if self._watching:
-                    return
-                self._watching = True
-            self._listener.watch(self.channel, self.invalidate)
+        if not self._started:
+            self._started = True
+            self._listener.start()
+
+
+class ChangeAcknowledgements:
+    """Open before a change to a watched table, `wait` after its commit: until every listener connection that was
+    open at the change (pg_stat_activity, application_name LISTENER_APPLICATION_NAME) has acknowledged the change's
+    NOTIFY, i.e. emptied its cache. `connect()` returns a connection to the listen URL (`StreamListener
+    .new_connection`)."""
+
+    def __init__(self, connect: Callable[[], object], ack_channel: str = API_KEYS_ACK_CHANNEL):
+        self._conn = connect()
+        self._conn.autocommit = True
+        with self._conn.cursor() as cursor:
+            cursor.execute(f"LISTEN {ack_channel}")
+        self.ack_channel = ack_channel
+        self.backend_pid = self._conn.get_backend_pid()
+
+    def wait(self, txid: str, listener_pids: set[int], timeout: float) -> set[int]:
+        """Wait until each of `listener_pids` acknowledged `txid`; return the ones that did not within `timeout`."""
+        import select as select_module
+
+        missing = set(listener_pids) - {self.backend_pid}
+        deadline = time.monotonic() + timeout
+        while missing:
+            self._conn.poll()
+            for notify in self._conn.notifies:
+                if notify.channel == self.ack_channel and notify.payload == txid:
+                    missing.discard(notify.pid)
+            self._conn.notifies.clear()
+            remaining = deadline - time.monotonic()
+            if not missing or remaining <= 0:
+                break
+            select_module.select([self._conn], [], [], remaining)
+        return missing
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except Exception:  # noqa: BLE001 - best effort
+            pass

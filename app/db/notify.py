@@ -15,9 +15,12 @@ PgBouncer), subscriptions are `poll`: waiters re-read every `fallback_interval` 
 The same connection carries *watched* channels (`watch`): LISTENed for as long as the connection lives, whatever the
 long polls do, each with a callback run on every NOTIFY and whenever delivery cannot be vouched for (the connection
 was lost, or LISTEN has just completed on a new one: anything sent in between is unknown). `is_current(channel)`
-says whether every NOTIFY on it committed from now on will reach the callback: caches keyed on it
-(`app.db.key_cache`) trust their entries only then.
+says whether every NOTIFY on it that reached this process has been handed to the callback: caches keyed on it
+(`app.db.key_cache`) trust their entries only then. A watch may ask for acknowledgements: after its callback ran,
+the listener NOTIFYs the payload back on another channel, so whoever made the change can wait until every
+listener (every worker of every replica) has acted on it.
 """
+
 
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ from collections.abc import Iterator
 import psycopg2
 
 log = logging.getLogger("stateset_sequencer.listener")
+LISTENER_APPLICATION_NAME = "stateset-sequencer-listener"
+"""`application_name` of every listener connection (pg_stat_activity shows who must acknowledge a change)."""
 
 WAIT = "wait"
 PUSH = "push"
@@ -86,7 +91,8 @@ class StreamListener:
         self._state = WAIT
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._watched: dict[str, list[Callable[[], None]]] = {}
+        self._watched: dict[str, list[Callable[[str | None], None]]] = {}
+        self._acknowledge: dict[str, str] = {}
         self._fd: int | None = None
         self._busy = True
         self._wake_read, self._wake_write = os.pipe()
@@ -130,14 +136,28 @@ class StreamListener:
                 if channel in self._listening:
                     self._last_used[channel] = time.monotonic()
 
-    def watch(self, channel: str, on_change: Callable[[], None]) -> None:
-        """Keep `channel` LISTENed while connected and call `on_change()` (on the listener thread; it must be quick
-        and must not raise) on each NOTIFY on it, when the connection is lost, and once LISTEN completes on a new
-        connection. Starts the listener thread."""
+    def watch(self, channel: str, on_change: Callable[[str | None], None], acknowledge_on: str | None = None,
+              start: bool = True) -> None:
+        """Keep `channel` LISTENed while connected and call `on_change(payload)` (on the listener thread; it must be
+        quick) on each NOTIFY on it, and `on_change(None)` when the connection is lost and once LISTEN completes on a
+        new connection. With `acknowledge_on`, each NOTIFY's payload is sent back on that channel once the callbacks
+        ran. `start`: start the listener thread now (else with the first subscriber or started watch)."""
         with self._lock:
             self._watched.setdefault(channel, []).append(on_change)
-            self._ensure_started()
+            if acknowledge_on is not None:
+                self._acknowledge[channel] = acknowledge_on
+            if start:
+                self._ensure_started()
         self._poke()
+
+    def start(self) -> None:
+        """Start the listener thread unless it runs (or was closed)."""
+        with self._lock:
+            self._ensure_started()
+
+    def new_connection(self):
+        """A new connection to the listen URL, bounded like the listener's own (the caller closes it)."""
+        return self._connect()
 
     def is_current(self, channel: str) -> bool:
         """True when `channel` is LISTENed on a connection whose notifications are verified to arrive, and nothing
@@ -156,13 +176,13 @@ class StreamListener:
             return False
         return not self._busy
 
-    def _changed(self, channels) -> None:
+    def _changed(self, channels, payload: str | None = None) -> None:
         for channel in channels:
             with self._lock:
                 callbacks = list(self._watched.get(channel, ()))
             for callback in callbacks:
                 try:
-                    callback()
+                    callback(payload)
                 except Exception:  # noqa: BLE001 - a watcher's bug must not stop the listener
                     log.exception("listener watch callback failed", extra={"channel": channel})
 
@@ -339,11 +359,22 @@ class StreamListener:
                         subscription.wake()
 
     def _deliver(self, conn) -> None:
-        if not conn.notifies:
-            return
-        channels = {n.channel for n in conn.notifies}
-        conn.notifies.clear()
-        self._changed(sorted(channels))
+        while conn.notifies:
+            notifies = list(conn.notifies)
+            conn.notifies.clear()
+            acknowledgements = []
+            for notify in notifies:
+                if notify.channel in self._watched:
+                    self._changed([notify.channel], notify.payload)
+                    if notify.channel in self._acknowledge:
+                        acknowledgements.append((self._acknowledge[notify.channel], notify.payload))
+            if acknowledgements:
+                with conn.cursor() as cursor:  # may read further notifications: the loop handles them
+                    cursor.execute("SELECT " + ", ".join(["pg_notify(%s, %s)"] * len(acknowledgements)),
+                                   [value for pair in acknowledgements for value in pair])
+            self._wake_subscribers({n.channel for n in notifies})
+
+    def _wake_subscribers(self, channels) -> None:
         with self._lock:
             for channel in channels:
                 for subscription in self._subscribers.get(channel, ()):
@@ -359,7 +390,7 @@ def make_listener(settings, engine) -> StreamListener:
     from app.db.engine import connect_args
 
     args, kwargs = engine.dialect.create_connect_args(make_url(settings.listen_url))
-    kwargs = {**kwargs, **connect_args(settings), "application_name": "stateset-sequencer-listener"}
+    kwargs = {**kwargs, **connect_args(settings), "application_name": LISTENER_APPLICATION_NAME}
 
     def connect():
         return psycopg2.connect(*args, **kwargs)

@@ -20,8 +20,8 @@ from sqlalchemy import Connection
 
 from app.db.engine import dbapi_cursor
 from app.db.events import ExistingEvent
-from app.db.events import _EVENT_COLUMNS
-from app.db.events import _sql_value
+from app.db.events import EVENT_COLUMNS
+from app.db.events import sql_value
 from app.db.events import stream_channel
 from app.db.stream_logs import LogWriteConflict
 
@@ -122,10 +122,10 @@ def write_stream_batch(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UU
     with dbapi_cursor(conn) as cursor:
         parts = []
         if rows:
-            events_values = _values(cursor, "(" + ",".join(["%s"] * len(_EVENT_COLUMNS)) + ")",
-                                    [tuple(_sql_value(name, row.get(name)) for name in _EVENT_COLUMNS)
+            events_values = _values(cursor, "(" + ",".join(["%s"] * len(EVENT_COLUMNS)) + ")",
+                                    [tuple(sql_value(name, row.get(name)) for name in EVENT_COLUMNS)
                                      for row in rows])
-            parts.append(b"ev AS (INSERT INTO events (" + ", ".join(_EVENT_COLUMNS).encode() + b") VALUES "
+            parts.append(b"ev AS (INSERT INTO events (" + ", ".join(EVENT_COLUMNS).encode() + b") VALUES "
                          + events_values + b")")
         if versions:
             version_values = _values(cursor, "(%s,%s,%s,%s,%s)", [

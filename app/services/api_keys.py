@@ -18,6 +18,8 @@ from sqlalchemy import Engine
 
 from app.db import api_keys as store
 from app.db.api_keys import ApiKeyRecord
+from app.db.key_cache import ChangeAcknowledgements
+from app.db.notify import LISTENER_APPLICATION_NAME
 from app.errors import InvalidRequest
 from app.errors import NotFound
 from app.errors import NotPermitted
@@ -113,30 +115,45 @@ def get_api_key(engine: Engine, key_id: uuid.UUID) -> ApiKeyRecord | None:
         return store.get_api_key(conn, key_id)
 
 
-REVOCATION_NOTIFY_WAIT_SECONDS = 2.0
-"""Longest wait, after a revocation commits, for this process's key cache to be emptied by its NOTIFY."""
+REVOCATION_ACK_WAIT_SECONDS = 2.0
+"""Longest wait, after a revocation commits, for every worker's listener to acknowledge it (its cache emptied)."""
 
 
-def revoke_api_key(engine: Engine, key_id: uuid.UUID, cache=None) -> bool:
-    """Revoke `key_id`. With `cache` (the process's `NotifiedCache` of keys), return only once its NOTIFY has emptied
-    it (at most REVOCATION_NOTIFY_WAIT_SECONDS), so this process refuses the key before the revocation is answered;
-    every other worker's listener is sent the same NOTIFY at the same commit."""
-    epoch = cache.epoch if cache is not None else 0
-    with engine.begin() as conn:
-        found = store.revoke_api_key(conn, key_id)
-    if found:
-        audit.info("API key revoked", extra={"key_id": str(key_id)})
-        if cache is not None and not cache.wait_for_invalidation(epoch, REVOCATION_NOTIFY_WAIT_SECONDS):
-            cache.invalidate()
-            audit.warning("API key revocation: no NOTIFY arrived in time; this worker's cache emptied by hand",
-                          extra={"key_id": str(key_id)})
+def revoke_api_key(engine: Engine, key_id: uuid.UUID, connect_listener=None) -> bool:
+    """Revoke `key_id` (first revocation time wins). With `connect_listener` (a function returning a connection to
+    the listen URL: `StreamListener.new_connection`), return only once every listener connection open on the
+    database — every worker of every replica — has emptied its key cache (at most REVOCATION_ACK_WAIT_SECONDS;
+    a warning names how many did not answer), so the key is refused by every worker from the next request on."""
+    acknowledgements = None
+    if connect_listener is not None:
+        try:
+            acknowledgements = ChangeAcknowledgements(connect_listener)
+        except Exception as exc:  # noqa: BLE001 - revoking must not depend on LISTEN working
+            audit.warning("API key revocation: cannot listen for acknowledgements",
+                          extra={"error_type": type(exc).__name__})
+    try:
+        with engine.begin() as conn:
+            found = store.revoke_api_key(conn, key_id)
+            witnesses = store.change_witnesses(conn, LISTENER_APPLICATION_NAME) if found and acknowledgements else None
+        if found:
+            audit.info("API key revoked", extra={"key_id": str(key_id)})
+        if witnesses is not None:
+            txid, pids = witnesses
+            missing = acknowledgements.wait(txid, pids, REVOCATION_ACK_WAIT_SECONDS)
+            if missing:
+                audit.warning("API key revocation: not every worker acknowledged in time (they drop the key as soon "
+                              "as they read the NOTIFY, at the latest after API_KEY_CACHE_SECONDS)",
+                              extra={"key_id": str(key_id), "listeners": len(pids), "unacknowledged": len(missing)})
+    finally:
+        if acknowledgements is not None:
+            acknowledgements.close()
     return found
 
 
 def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, admin_tenant_id: uuid.UUID | None,
-                      admin_key_id: uuid.UUID | None, cache=None) -> None:
-    """Revoke `key_id` on behalf of an admin key (`admin_tenant_id` None: a global admin); `cache` as for
-    `revoke_api_key`.
+                      admin_key_id: uuid.UUID | None, connect_listener=None) -> None:
+    """Revoke `key_id` on behalf of an admin key (`admin_tenant_id` None: a global admin); `connect_listener` as
+    for `revoke_api_key`.
 
     :raise NotFound: no such key, or one of another tenant (the same answer, so existence is not revealed).
     :raise NotPermitted SELF_REVOCATION: the admin key would revoke itself.
@@ -146,4 +163,4 @@ def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, admin_tenant_id: uuid.U
         raise NotFound("No such API key.")
     if admin_key_id == record.key_id:
         raise NotPermitted("An API key cannot revoke itself.", code="SELF_REVOCATION")
-    revoke_api_key(engine, key_id, cache)
+    revoke_api_key(engine, key_id, connect_listener)
