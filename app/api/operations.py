@@ -9,6 +9,7 @@ for a body that is not JSON) with a message naming the offending field.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -82,21 +83,35 @@ def current_operation() -> Operation:
     return current_app.view_functions[request.endpoint].operation
 
 
+_schemas = threading.local()
+
+
+def instance(schema_class: type[Schema]) -> Schema:
+    """This thread's instance of `schema_class`. Building a schema costs more than loading a small body with it
+    (~50 us each, four per ingest request; docs/PERFORMANCE.md); instances hold no per-call state, and one per
+    thread is never shared between concurrent requests."""
+    cache = _schemas.__dict__.setdefault("by_class", {})
+    schema = cache.get(schema_class)
+    if schema is None:
+        schema = cache[schema_class] = schema_class()
+    return schema
+
+
 def body() -> dict:
     """The request body, loaded with the operation's body schema."""
-    return load(current_operation().body(), json_body())
+    return load(instance(current_operation().body), json_body())
 
 
 def query() -> dict:
     """The query parameters, loaded with the operation's query schema (first value of a repeated parameter)."""
-    schema = current_operation().query()
+    schema = instance(current_operation().query)
     names = {f.data_key or name for name, f in schema.fields.items()} | {camel_case(n) for n in schema.ALIASES}
     return load(schema, {name: request.args[name] for name in names if name in request.args})
 
 
 def path(**view_args: str) -> dict:
     """The path parameters (as Flask matched them), loaded with the operation's path schema."""
-    return load(current_operation().path(), view_args)
+    return load(instance(current_operation().path), view_args)
 
 
 def render(value=None, status: int = 200, headers: dict[str, str] | None = None) -> Response | tuple[str, int]:
@@ -106,7 +121,7 @@ def render(value=None, status: int = 200, headers: dict[str, str] | None = None)
     schema = operation.responses[status]
     if schema is None:
         return "", status
-    response = jsonify((schema() if isinstance(schema, type) else schema).dump(value))
+    response = jsonify((instance(schema) if isinstance(schema, type) else schema).dump(value))
     response.status_code = status
     for name, value_text in (headers or {}).items():
         assert name in operation.headers.get(status, {}), f"undeclared response header {name}"
