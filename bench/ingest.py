@@ -1,10 +1,12 @@
-"""Ingest benchmark (issue 4 item 11; not part of the test suite).
+"""Ingest benchmark (issue 4 item 11, issue 12; not part of the test suite).
 
 Starts its own gunicorn on a fresh database, pre-signs every event before timing, and measures signed ingest
 (POST /api/v1/ves/events/ingest) for batch sizes 1, 10, 100 with 1 and 4 client processes, each client on its own
-stream and all 4 on one shared stream (contention on the stream's advisory lock). In the same run, on the same
-database, it times plain multi-row INSERTs of identical rows into `bench_events` (LIKE events INCLUDING ALL) with
-4 connections: the practical ceiling.
+stream and all 4 on one shared stream (contention on the stream's advisory lock), plus batch 1 with 8 and 32
+clients. In the same run, on the same database, it times plain INSERTs of identical rows into `bench_events` (LIKE
+events INCLUDING ALL), one transaction each: the practical ceiling (1, 10, 100 rows × 4 connections; 1 row × 1 and
+× 8 connections). It prints the issue-12 ratios (ingest / ceiling of the same shape, same run) and, with `--plot`,
+writes a PNG of events/s and p50/p99 per case.
 
     .venv/bin/python bench/ingest.py                       # embedded PostgreSQL, WEB_CONCURRENCY 2..5
     .venv/bin/python bench/ingest.py --quick               # smoke run, about 30 s
@@ -45,6 +47,14 @@ BOOTSTRAP_KEY = "bench-bootstrap-admin-key-0123456789abcdef"
 SEQUENCER_KEY_HEX = "42" * 32
 INGEST_PATH = "/api/v1/ves/events/ingest"
 HEADLINE = (100, 4, False)
+CEILINGS = ((1, 1), (1, 4), (1, 8), (10, 4), (100, 4))
+"""(rows per transaction, connections) of the plain-INSERT ceilings."""
+RATIOS = (
+    ("batch 1 x 8 clients: events/s vs 1-row INSERT x 8 conns", (1, 8), (1, 8), "throughput", 0.25, 50.0),
+    ("batch 100 x 4 clients: events/s vs 100-row INSERT x 4 conns", (100, 4), (100, 4), "throughput", 0.35, 150.0),
+    ("batch 1 x 1 client: p50 / p50 of one 1-row INSERT transaction", (1, 1), (1, 1), "p50", None, None),
+)
+"""The issue-12 targets: (name, ingest (batch, clients), ceiling (rows, conns), kind, minimum ratio, p99 bound)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +88,7 @@ class Result:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    load_average: float | None = None
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -93,7 +104,7 @@ def summarise(label: str, case_batch: int, clients: int, shared: bool, workers: 
     """Throughput over the union window of all clients' `(start, end)` spans; latencies in ms."""
     seconds = max(end for _, end in spans) - min(start for start, _ in spans)
     ordered = sorted(latency * 1000.0 for latency in latencies_s)
-    return Result(
+    return Result(load_average=round(os.getloadavg()[0], 2),
         label=label, batch_size=case_batch, clients=clients, shared_stream=shared, workers=workers, events=events,
         requests=len(latencies_s), seconds=seconds, events_per_s=events / seconds,
         requests_per_s=len(latencies_s) / seconds,
@@ -263,7 +274,63 @@ def _cases(quick: bool) -> list[Case]:
         cases.append(Case(batch_size, 1, False, per_client[batch_size] * 2))
         cases.append(Case(batch_size, 4, False, per_client[batch_size]))
         cases.append(Case(batch_size, 4, True, per_client[batch_size]))
+        if batch_size == 1:
+            cases.append(Case(1, 8, False, per_client[1]))
+            cases.append(Case(1, 32, False, max(20, per_client[1] // 4)))
     return cases
+
+
+def ratios(results: list[Result], ceilings: list[Result]) -> list[dict]:
+    """The issue-12 ratios of one run: ingest against the plain-INSERT ceiling of the same shape."""
+    out = []
+    for name, (batch, clients), (rows, conns), kind, minimum, p99_bound in RATIOS:
+        ingest = next((r for r in results if (r.batch_size, r.clients, r.shared_stream) == (batch, clients, False)),
+                      None)
+        ceiling = next((c for c in ceilings if (c.batch_size, c.clients) == (rows, conns)), None)
+        if ingest is None or ceiling is None:
+            continue
+        if kind == "throughput":
+            ratio = ingest.events_per_s / ceiling.events_per_s
+            met = ratio >= minimum and ingest.p99_ms < p99_bound
+            target = f">= {100 * minimum:.0f} % with p99 < {p99_bound:.0f} ms"
+        else:
+            ratio = ingest.p50_ms / ceiling.p50_ms
+            met = None
+            target = "half of the ratio before (same machine)"
+        out.append({"name": name, "ratio": round(ratio, 4), "ingest_events_per_s": round(ingest.events_per_s, 1),
+                    "ceiling_events_per_s": round(ceiling.events_per_s, 1), "ingest_p50_ms": ingest.p50_ms,
+                    "ingest_p99_ms": ingest.p99_ms, "ceiling_p50_ms": ceiling.p50_ms, "target": target, "met": met})
+    return out
+
+
+def plot(results: list[Result], ceilings: list[Result], path: str, title: str) -> None:
+    """A PNG: events/s per case (ingest and ceilings), and p50/p99 request latency per case (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results + ceilings
+    labels = [r.label.replace("plain INSERT, ", "INSERT ").strip() for r in rows]
+    colours = ["tab:blue" if r.workers is not None else "tab:grey" for r in rows]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 9), sharex=True)
+    top.bar(range(len(rows)), [r.events_per_s for r in rows], color=colours)
+    top.set_ylabel("events (rows) / s")
+    top.set_yscale("log")
+    top.set_title(title)
+    top.grid(axis="y", alpha=0.3)
+    positions = range(len(rows))
+    bottom.bar([x - 0.2 for x in positions], [r.p50_ms for r in rows], width=0.4, label="p50", color="tab:green")
+    bottom.bar([x + 0.2 for x in positions], [r.p99_ms for r in rows], width=0.4, label="p99", color="tab:red")
+    bottom.set_ylabel("request (transaction) latency, ms")
+    bottom.set_yscale("log")
+    bottom.legend()
+    bottom.grid(axis="y", alpha=0.3)
+    bottom.set_xticks(list(positions))
+    bottom.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def _setup_tenant(base_url: str) -> tuple[str, str, str, bytes]:
@@ -342,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the headline case (batch 100 x 4 clients) for each --workers value, no ceiling")
     parser.add_argument("--json", metavar="PATH", help="also write every number (and the machine) to PATH")
     parser.add_argument("--log-level", default="warning", help="gunicorn/app LOG_LEVEL (default warning)")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG of events/s and p50/p99 per case to PATH")
     options = parser.parse_args(argv)
     sweep = [int(w) for w in (options.workers or ("2" if options.quick else "2,3,4,5")).split(",")]
     cases = _cases(options.quick)
@@ -372,12 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         results = _run_on_server(database_url, best, cases, options.log_level)
         ceiling_transactions = {1: 150, 10: 60, 100: 15} if options.quick else {1: 1500, 10: 600, 100: 150}
         ceilings = []
-        for batch_size in (1, 10, 100):
-            ceilings.append(run_ceiling(database_url, batch_size, 4, ceiling_transactions[batch_size]))
+        for batch_size, connections in CEILINGS:
+            transactions = ceiling_transactions[batch_size] * (2 if connections == 1 else 1)
+            ceilings.append(run_ceiling(database_url, batch_size, connections, transactions))
             print_row(ceilings[-1])
         print()
         ingest_100 = next(r for r in results if (r.batch_size, r.clients, r.shared_stream) == HEADLINE)
-        ceiling_100 = ceilings[-1]
+        ceiling_100 = next(c for c in ceilings if (c.batch_size, c.clients) == (100, 4))
         print(f"headline: {ingest_100.events_per_s:.0f} signed events/s at batch 100 x 4 clients "
               f"(WEB_CONCURRENCY={best}), p99 {ingest_100.p99_ms:.1f} ms; target >= 3000 events/s, p99 < 100 ms")
         machine["load_average_at_end"] = os.getloadavg()
@@ -385,12 +454,22 @@ def main(argv: list[str] | None = None) -> int:
               "(anything else running on the 2 cores skews every number)")
         print(f"ceiling:  {ceiling_100.events_per_s:.0f} rows/s plain INSERT at 100 rows x 4 conns; ingest reaches "
               f"{100 * ingest_100.events_per_s / ceiling_100.events_per_s:.0f} % of it")
+        measured = ratios(results, ceilings)
+        for ratio in measured:
+            verdict = {True: "met", False: "NOT met", None: "compare with before"}[ratio["met"]]
+            print(f"issue 12: {ratio['name']}: {ratio['ratio']:.3f} (p99 {ratio['ingest_p99_ms']:.1f} ms; target "
+                  f"{ratio['target']}): {verdict}")
+        if options.plot:
+            plot(results, ceilings, options.plot, f"signed ingest vs plain INSERT, {machine['git_commit']}, "
+                 f"WEB_CONCURRENCY={best}, load {machine['load_average_at_start'][0]:.1f}")
+            print(f"plot: {options.plot}")
         if options.json:
             Path(options.json).write_text(json.dumps({
                 "machine": machine, "quick": options.quick, "best_workers": best,
                 "worker_sweep": [dataclasses.asdict(r) for r in sweep_results],
                 "ingest": [dataclasses.asdict(r) for r in results],
-                "insert_ceiling": [dataclasses.asdict(r) for r in ceilings]}, indent=2) + "\n")
+                "insert_ceiling": [dataclasses.asdict(r) for r in ceilings],
+                "issue_12_ratios": measured}, indent=2) + "\n")
     finally:
         scratch.close()
     return 0
