@@ -2,11 +2,11 @@
 write of a batch. Both run on the transaction's own psycopg2 cursor (`engine.dbapi_cursor`), so SQLAlchemy's
 per-statement compile/execute work is skipped on the hot path; errors still surface as SQLAlchemy's.
 
-Callers MUST hold the stream's advisory lock (`locks.lock_transaction(conn, stream_lock_key(...))`), taken in an
-earlier statement of the same transaction: in READ COMMITTED a statement's snapshot is taken when it starts, so a
-read in the statement that waits for the lock could miss the previous holder's commit. The lock, then
-`read_stream_state`, then `write_stream_batch` replaces nine statements per stream (measured in
-docs/PERFORMANCE.md "Where the time goes").
+`open_stream` takes the stream's advisory lock and then reads, inside the SQL function `sequencer_open_stream`
+(alembic 0004): in READ COMMITTED a statement's snapshot is taken when it starts, so a plain statement that waits
+for the lock and reads could miss the previous holder's commit; the function's reads are statements of their own,
+after the lock. `write_stream_batch` MUST run after `open_stream` of the same stream in the same transaction.
+These two replace nine statements per stream (docs/PERFORMANCE.md "Where the time goes").
 """
 
 from __future__ import annotations
@@ -39,26 +39,10 @@ class StreamState:
     log_frontier: bytes = b""
 
 
-_READ_STATE = (
-    "WITH created AS (INSERT INTO streams (tenant_id, store_id) VALUES (%(t)s, %(s)s) "
-    "ON CONFLICT (tenant_id, store_id) DO NOTHING RETURNING head_sequence) "
-    "SELECT 0 AS kind, h.head_sequence AS n, NULL::uuid AS event_id, NULL::uuid AS command_id, NULL::bytea AS a, "
-    "NULL::bytea AS b, NULL::bytea AS c, NULL::bytea AS d, NULL::timestamptz AS at, NULL::text AS et, NULL::text AS ei "
-    "FROM (SELECT head_sequence FROM created UNION ALL SELECT head_sequence FROM streams "
-    "WHERE tenant_id = %(t)s AND store_id = %(s)s) AS h "
-    "UNION ALL "
-    "SELECT 1, l.tree_size, NULL, NULL, l.frontier, NULL, NULL, NULL, NULL, NULL, NULL FROM stream_logs l "
-    "WHERE l.tenant_id = %(t)s AND l.store_id = %(s)s "
-    "UNION ALL "
-    "SELECT 2, e.sequence_number, e.event_id, e.command_id, e.event_signing_hash, e.agent_signature, "
-    "e.receipt_hash, e.sequencer_signature, e.sequenced_at, NULL, NULL FROM events e "
-    "WHERE e.tenant_id = %(t)s AND e.store_id = %(s)s "
-    "AND (e.event_id = ANY(CAST(%(event_ids)s AS uuid[])) OR e.command_id = ANY(CAST(%(command_ids)s AS uuid[]))) "
-    "UNION ALL "
-    "SELECT 3, v.version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, v.entity_type, v.entity_id "
-    "FROM unnest(CAST(%(entity_types)s AS text[]), CAST(%(entity_ids)s AS text[])) AS w(entity_type, entity_id) "
-    "JOIN entity_versions v ON v.tenant_id = %(t)s AND v.store_id = %(s)s AND v.entity_type = w.entity_type "
-    "AND v.entity_id = w.entity_id"
+_OPEN_STREAM = (
+    "SELECT * FROM sequencer_open_stream(CAST(%(t)s AS uuid), CAST(%(s)s AS uuid), %(lock_key)s, "
+    "CAST(%(event_ids)s AS uuid[]), CAST(%(command_ids)s AS uuid[]), CAST(%(entity_types)s AS text[]), "
+    "CAST(%(entity_ids)s AS text[]))"
 )
 
 
@@ -72,17 +56,20 @@ def _uuid(value) -> uuid.UUID | None:
     return uuid.UUID(value)
 
 
-def read_stream_state(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, event_ids: Sequence[uuid.UUID],
-                      command_ids: Sequence[uuid.UUID], entities: set[tuple[str, str]]) -> StreamState:
-    """Create the `streams` row if missing and read everything sequencing needs of the stream, in one statement.
-    MUST run under the stream lock, in a statement after the one that took it."""
+def open_stream(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, lock_key: int,
+                event_ids: Sequence[uuid.UUID], command_ids: Sequence[uuid.UUID],
+                entities: set[tuple[str, str]]) -> StreamState:
+    """Take the stream's sequencing lock (`lock_key`, `locks.stream_lock_key`), create its `streams` row if
+    missing and read everything sequencing needs of it: one call of the SQL function `sequencer_open_stream`
+    (alembic 0004), whose reads run after the lock is granted. Callers take the locks of several streams in
+    ascending key order."""
     ordered = sorted(entities)
-    params = {"t": str(tenant_id), "s": str(store_id), "event_ids": [str(e) for e in event_ids],
+    params = {"t": str(tenant_id), "s": str(store_id), "lock_key": lock_key, "event_ids": [str(e) for e in event_ids],
               "command_ids": [str(c) for c in command_ids], "entity_types": [e[0] for e in ordered],
               "entity_ids": [e[1] for e in ordered]}
     state = StreamState(head=0)
     with dbapi_cursor(conn) as cursor:
-        cursor.execute(_READ_STATE, params)
+        cursor.execute(_OPEN_STREAM, params)
         rows = cursor.fetchall()
     for kind, n, event_id, command_id, a, b, c, d, at, entity_type, entity_id in rows:
         if kind == 0:

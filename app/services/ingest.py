@@ -3,8 +3,8 @@
 Stage 1 parses every envelope, recomputes hashes and authorises each event with no database work at all. Everything
 after it is one transaction on one pooled connection, so a request pays for one checkout and one BEGIN/COMMIT
 (docs/PERFORMANCE.md): load the agent keys (one query per tenant), verify signatures, validate payload schemas —
-no lock is held yet — then per stream, in ascending lock-key order, take the advisory lock, read what the stream
-holds (head, replays, entity versions, log frontier: one statement), resolve idempotent replays and
+no lock is held yet — then per stream, in ascending lock-key order, take the advisory lock and read what the stream
+holds (head, replays, entity versions, log frontier) in the same call, resolve idempotent replays and
 `base_version`s, and write the events, entity versions, log growth and head with one statement. The caller gets the
 outcome only after the commit, so an accepted event is durable before its receipt exists anywhere but in the
 database.
@@ -32,7 +32,6 @@ from app.db import agent_keys as agent_key_store
 from app.db import events as event_store
 from app.db import sequencing
 from app.db.events import ExistingEvent
-from app.db.locks import lock_transaction
 from app.db.locks import stream_lock_key
 from app.db.stream_logs import LogWriteConflict
 from app.errors import Conflict
@@ -327,9 +326,8 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
                      batch: list[ParsedEvent], sequenced_at: datetime.datetime,
                      receipts: dict[int, Receipt]) -> StreamOutcome:
     tenant_id, store_id = stream
-    lock_transaction(conn, stream_lock_key(tenant_id, store_id))
-    state = sequencing.read_stream_state(
-        conn, tenant_id, store_id, [e.event_id for e in batch],
+    state = sequencing.open_stream(
+        conn, tenant_id, store_id, stream_lock_key(tenant_id, store_id), [e.event_id for e in batch],
         [e.fields.command_id for e in batch if e.fields.command_id is not None], {e.entity for e in batch})
     head = state.head
     by_event_id = {row.event_id: row for row in state.existing}
