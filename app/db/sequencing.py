@@ -18,6 +18,7 @@ from dataclasses import field
 
 from sqlalchemy import Connection
 
+from app.db.agent_keys import AgentKeyRecord
 from app.db.engine import dbapi_cursor
 from app.db.events import ExistingEvent
 from app.db.events import EVENT_COLUMNS
@@ -152,3 +153,46 @@ def write_stream_batch(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UU
     if logged_rows != 1:
         raise LogWriteConflict(f"The stream's log is not at the size read (expected: {log.previous_size}; "
                                f"tenant_id: {tenant_id}, store_id: {store_id})")
+
+
+_READ_KEYS_AND_SCHEMAS = (
+    "SELECT 0, k.tenant_id, k.agent_id, k.key_id, k.public_key, k.valid_from, k.valid_to, k.revoked_at, "
+    "k.created_at, NULL::text, NULL::integer "
+    "FROM unnest(CAST(%(key_tenants)s AS uuid[]), CAST(%(key_agents)s AS uuid[]), CAST(%(key_ids)s AS bigint[])) "
+    "AS w(tenant_id, agent_id, key_id) "
+    "JOIN agent_keys k ON k.tenant_id = w.tenant_id AND k.agent_id = w.agent_id AND k.key_id = w.key_id "
+    "UNION ALL "
+    "SELECT 1, s.tenant_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.event_type, max(s.version) "
+    "FROM unnest(CAST(%(schema_tenants)s AS uuid[]), CAST(%(event_types)s AS text[])) AS w(tenant_id, event_type) "
+    "JOIN event_schemas s ON s.tenant_id = w.tenant_id AND s.event_type = w.event_type "
+    "GROUP BY s.tenant_id, s.event_type"
+)
+
+
+def read_keys_and_schemas(conn: Connection, keys: set[tuple[uuid.UUID, uuid.UUID, int]],
+                          schemas: set[tuple[uuid.UUID, str]]
+                          ) -> tuple[dict[tuple[uuid.UUID, uuid.UUID, int], AgentKeyRecord],
+                                     dict[tuple[uuid.UUID, str], int]]:
+    """The agent keys named by `(tenant_id, agent_id, key_id)` and the latest schema version of each
+    `(tenant_id, event_type)` that has one, in one statement (ingest reads both in its transaction, never cached,
+    so a revocation or a new schema committed before it is always seen)."""
+    if not keys and not schemas:
+        return {}, {}
+    ordered_keys, ordered_schemas = sorted(keys, key=str), sorted(schemas, key=str)
+    params = {"key_tenants": [str(k[0]) for k in ordered_keys], "key_agents": [str(k[1]) for k in ordered_keys],
+              "key_ids": [k[2] for k in ordered_keys], "schema_tenants": [str(s[0]) for s in ordered_schemas],
+              "event_types": [s[1] for s in ordered_schemas]}
+    with dbapi_cursor(conn) as cursor:
+        cursor.execute(_READ_KEYS_AND_SCHEMAS, params)
+        rows = cursor.fetchall()
+    found_keys: dict[tuple[uuid.UUID, uuid.UUID, int], AgentKeyRecord] = {}
+    latest: dict[tuple[uuid.UUID, str], int] = {}
+    for kind, tenant_id, agent_id, key_id, public_key, valid_from, valid_to, revoked_at, created_at, event_type, \
+            version in rows:
+        if kind == 0:
+            record = AgentKeyRecord(_uuid(tenant_id), _uuid(agent_id), int(key_id), bytes(public_key), valid_from,
+                                    valid_to, revoked_at, created_at)
+            found_keys[(record.tenant_id, record.agent_id, record.key_id)] = record
+        else:
+            latest[(_uuid(tenant_id), event_type)] = int(version)
+    return found_keys, latest

@@ -2,7 +2,8 @@
 
 Stage 1 parses every envelope, recomputes hashes and authorises each event with no database work at all. Everything
 after it is one transaction on one pooled connection, so a request pays for one checkout and one BEGIN/COMMIT
-(docs/PERFORMANCE.md): load the agent keys (one query per tenant), verify signatures, validate payload schemas —
+(docs/PERFORMANCE.md): load the agent keys and latest schema versions (one statement), verify signatures,
+validate payload schemas —
 no lock is held yet — then per stream, in ascending lock-key order, take the advisory lock and read what the stream
 holds (head, replays, entity versions, log frontier) in the same call, resolve idempotent replays and
 `base_version`s, and write the events, entity versions, log growth and head with one statement. The caller gets the
@@ -28,7 +29,6 @@ from sqlalchemy.exc import IntegrityError
 
 from app import metrics
 from app.config import Settings
-from app.db import agent_keys as agent_key_store
 from app.db import events as event_store
 from app.db import sequencing
 from app.db.events import ExistingEvent
@@ -148,8 +148,11 @@ def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, sch
             _reject(outcome, index, rejection, event_id_of(envelope))
     if parsed:
         with _transaction(engine, outcome) as conn:
-            parsed = _check_agent_keys(conn, outcome, parsed, sequenced_at)
-            parsed = _check_schemas(conn, schemas, outcome, parsed)
+            keys, latest = sequencing.read_keys_and_schemas(
+                conn, {(e.tenant_id, e.fields.source_agent_id, e.fields.agent_key_id) for e in parsed},
+                schemas.wanted(parsed))
+            parsed = _check_agent_keys(keys, outcome, parsed, sequenced_at)
+            parsed = _check_schemas(conn, schemas, outcome, parsed, latest)
             _answer_replays_of_deferred(conn, signer, outcome)
             _sequence(conn, signer, outcome, parsed, sequenced_at)
     _finish(outcome, parsed)
@@ -236,19 +239,14 @@ def _transaction(engine: Engine, outcome: IngestOutcome):
                        code="SEQUENCE_CONFLICT") from None
 
 
-def _check_agent_keys(conn: Connection, outcome: IngestOutcome, parsed: list[ParsedEvent],
+def _check_agent_keys(keys: dict, outcome: IngestOutcome, parsed: list[ParsedEvent],
                       sequenced_at: datetime.datetime) -> list[ParsedEvent]:
-    """Rules 3 and 4: the key exists, is valid and unrevoked at `sequenced_at`, and the signature verifies. The keys
-    are read in the request's transaction, never cached: a revocation committed before it is always seen."""
-    wanted: dict[uuid.UUID, set[tuple[uuid.UUID, int]]] = {}
-    for event in parsed:
-        wanted.setdefault(event.tenant_id, set()).add((event.fields.source_agent_id, event.fields.agent_key_id))
-    if not wanted:
-        return parsed
-    keys = {tenant: agent_key_store.find_agent_keys(conn, tenant, coords) for tenant, coords in wanted.items()}
+    """Rules 3 and 4: the key exists, is valid and unrevoked at `sequenced_at`, and the signature verifies. `keys`
+    (by `(tenant_id, agent_id, key_id)`) were read in the request's transaction, never cached: a revocation
+    committed before it is always seen."""
     accepted = []
     for event in parsed:
-        record = keys[event.tenant_id].get((event.fields.source_agent_id, event.fields.agent_key_id))
+        record = keys.get((event.tenant_id, event.fields.source_agent_id, event.fields.agent_key_id))
         try:
             if record is None:
                 raise EventRejected("UnknownAgentKey", "No agent key is registered for (tenant_id, source_agent_id, "
@@ -268,9 +266,9 @@ def _check_agent_keys(conn: Connection, outcome: IngestOutcome, parsed: list[Par
 
 
 def _check_schemas(conn: Connection, schemas: SchemaValidator, outcome: IngestOutcome,
-                   parsed: list[ParsedEvent]) -> list[ParsedEvent]:
+                   parsed: list[ParsedEvent], latest: dict | None = None) -> list[ParsedEvent]:
     accepted = []
-    for event in schemas.validate_batch(parsed, conn):
+    for event in schemas.validate_batch(parsed, conn, latest):
         if isinstance(event, tuple):
             outcome.deferred.append(event)
         else:

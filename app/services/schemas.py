@@ -89,17 +89,25 @@ class SchemaValidator:
         self._compiled: dict[tuple[uuid.UUID, str, int], Draft202012Validator] = {}
         self._lock = threading.Lock()
 
-    def validate_batch(self, events: list[ParsedEvent], conn: Connection | None = None) -> list:
-        """Each event back, or `(event, EventRejected)` for one that the mode rejects. Schemas are read through
-        `conn` when given (ingest passes its transaction's, to spare a checkout), else a connection of the engine's."""
+    def wanted(self, events: list[ParsedEvent]) -> set[tuple[uuid.UUID, str]]:
+        """The `(tenant_id, event_type)`s whose latest schema version `validate_batch` needs (none when disabled)."""
+        if self.mode == "disabled":
+            return set()
+        return {(e.tenant_id, e.fields.event_type) for e in events if e.fields.payload_kind == 0}
+
+    def validate_batch(self, events: list[ParsedEvent], conn: Connection | None = None,
+                       latest: dict[tuple[uuid.UUID, str], int] | None = None) -> list:
+        """Each event back, or `(event, EventRejected)` for one that the mode rejects. `latest`: the latest version
+        of each of `wanted(events)` that has a schema, if the caller read them (ingest, with its agent keys);
+        otherwise they are read through `conn` when given, else a connection of the engine's."""
         if self.mode == "disabled" or not events:
             return list(events)
-        plain = [e for e in events if e.fields.payload_kind == 0]
-        pairs = {(e.tenant_id, e.fields.event_type) for e in plain}
+        pairs = self.wanted(events)
         if not pairs:
             return list(events)
-        with self._connection(conn) as reading:
-            latest = store.latest_versions(reading, pairs)
+        if latest is None:
+            with self._connection(conn) as reading:
+                latest = store.latest_versions(reading, pairs)
         results = []
         for event in events:
             if event.fields.payload_kind != 0:
