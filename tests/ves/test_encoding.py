@@ -128,6 +128,46 @@ def test_jcs_sorts_keys_by_utf16_code_units():
     assert ves.jcs({"\ue000": 1, "\U0001f600": 2}) == '{"\U0001f600":2,"\ue000":1}'.encode()
 
 
+_JSON_TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from(list("\x00\x01\x1f\x7f\"\\/\b\f\n\r\t\u2028\ue000\U0001f600")))
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.integers() | _JSON_TEXT
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=4) | st.sampled_from(["a", "B", "\ue000", "\U0001f600", "\x00"]), children,
+                      max_size=5),
+    max_leaves=30)
+
+
+@given(_JSON_VALUES)
+@settings(max_examples=600, deadline=None)
+def test_jcs_fast_path_gives_exactly_what_rfc8785_gives(value):
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (ValueError, TypeError):
+        with pytest.raises(CanonicalizationFailed):
+            ves.jcs(value)
+        return
+    assert ves.jcs(value) == expected
+
+
+@pytest.mark.parametrize("value", [
+    {"k": "line\nbreak \x00 \x1f \x7f \"q\" back\\slash \u2028 é 😀"}, {"z": 1, "a": [True, None, -5, "x"]},
+    {"\ud800": 1}, {"k": "\udfff"}, [2**53], {"k": 1.5}, {"é": 1, "e": 2},
+], ids=repr)
+def test_jcs_fast_path_edges(value):
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (ValueError, TypeError):
+        with pytest.raises(CanonicalizationFailed):
+            ves.jcs(value)
+        return
+    assert ves.jcs(value) == expected
+
+
 HASH = bytes(range(32))
 
 
@@ -233,3 +273,17 @@ def test_base64url_rejects_bad_input(text):
     with pytest.raises(InvalidEncoding) as raised:
         ves.b64u_decode(text, "payload_encrypted.nonce_b64u")
     assert "payload_encrypted.nonce_b64u" in str(raised.value)
+
+
+def test_jcs_takes_the_fast_path_for_plain_payloads_only(monkeypatch):
+    import rfc8785
+
+    calls = []
+    real = rfc8785.dumps
+    monkeypatch.setattr(rfc8785, "dumps", lambda value: calls.append(value) or real(value))
+    assert ves.jcs({"b": [1, "x", None, True], "a": {"c": -(2**53 - 1)}}) == \
+        b'{"a":{"c":-9007199254740991},"b":[1,"x",null,true]}'
+    assert calls == []
+    for slow in ({"k": 1.5}, {"é": 1}, {"k": 2**53}):
+        ves.jcs(slow) if slow != {"k": 2**53} else pytest.raises(CanonicalizationFailed, ves.jcs, slow)
+    assert len(calls) == 3
