@@ -410,9 +410,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write every number (and the machine) to PATH")
     parser.add_argument("--log-level", default="warning", help="gunicorn/app LOG_LEVEL (default warning)")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG of events/s and p50/p99 per case to PATH")
+    parser.add_argument("--issue12-only", action="store_true",
+                        help="only the cases and ceilings of issue 12's ratios (batch 1 x 1/8/32, batch 100 x 4; "
+                        "INSERT 1 row x 1/8, 100 rows x 4): an A/B of one change, ~1.5 min")
     options = parser.parse_args(argv)
     sweep = [int(w) for w in (options.workers or ("2" if options.quick else "2,3,4,5")).split(",")]
     cases = _cases(options.quick)
+    ceiling_shapes = CEILINGS
+    if options.issue12_only:
+        cases = [c for c in cases if not c.shared_stream and (c.batch_size, c.clients) in
+                 ((1, 1), (1, 8), (1, 32), (100, 4))]
+        ceiling_shapes = ((1, 1), (1, 8), (100, 4))
     headline = next(c for c in cases if (c.batch_size, c.clients, c.shared_stream) == HEADLINE)
 
     scratch = ScratchDatabase(options.database_url, "seqbench")
@@ -440,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         results = _run_on_server(database_url, best, cases, options.log_level)
         ceiling_transactions = {1: 150, 10: 60, 100: 15} if options.quick else {1: 1500, 10: 600, 100: 150}
         ceilings = []
-        for batch_size, connections in CEILINGS:
+        for batch_size, connections in ceiling_shapes:
             transactions = ceiling_transactions[batch_size] * (2 if connections == 1 else 1)
             ceilings.append(run_ceiling(database_url, batch_size, connections, transactions))
             print_row(ceilings[-1])
