@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--dump", metavar="PATH", help="write the raw pstats file to PATH")
+    parser.add_argument("--no-profile", action="store_true", help="stop after the counts and the unprofiled timing")
     options = parser.parse_args(argv)
 
     scratch = ScratchDatabase(options.database_url, "seqprof")
@@ -187,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"without profiler, per request of {options.batch_size} events: wall median "
               f"{1000 * walls[len(walls) // 2]:.1f} ms, min {1000 * walls[0]:.1f} ms; this process's CPU "
               f"{1000 * cpu:.1f} ms ({1e6 * cpu / options.batch_size:.0f} us/event; PostgreSQL's CPU not included)")
+        if options.no_profile:
+            app.extensions["sequencer"].close()
+            return 0
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
