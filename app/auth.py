@@ -2,7 +2,7 @@
 tenant_id, store_id)`.
 
 Each worker caches the key records it has looked up (`Runtime.api_keys`, `app.db.key_cache.NotifiedCache`): any
-change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0003), which empties its
+change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0004), which empties its
 cache, and nothing is served from the cache unless the worker's LISTEN connection is live and verified; entries
 expire after API_KEY_CACHE_SECONDS regardless. So a revoked key is refused on its next request on every worker
 (tests/test_key_cache.py, through gunicorn). The bootstrap admin key from the environment is compared in constant

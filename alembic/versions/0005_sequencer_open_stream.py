@@ -7,16 +7,16 @@ given entities. The reads are statements after the lock inside a VOLATILE functi
 takes a snapshot after the lock was granted and sees the previous holder's commit (a read in the statement that
 waited for the lock would not). Parameters are qualified with the function's name (message-db's convention).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 17:40:00
 """
 
 from alembic import op
 
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
