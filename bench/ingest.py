@@ -413,7 +413,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--issue12-only", action="store_true",
                         help="only the cases and ceilings of issue 12's ratios (batch 1 x 1/8/32, batch 100 x 4; "
                         "INSERT 1 row x 1/8, 100 rows x 4): an A/B of one change, ~1.5 min")
+    parser.add_argument("--replot", metavar="JSON", help="only draw --plot from the results JSON of an earlier run")
     options = parser.parse_args(argv)
+    if options.replot:
+        data = json.loads(Path(options.replot).read_text())
+        plot([Result(**r) for r in data["ingest"]], [Result(**r) for r in data["insert_ceiling"]], options.plot,
+             f"signed ingest vs plain INSERT, {data['machine'].get('git_commit') or Path(options.replot).stem}, "
+             f"WEB_CONCURRENCY={data.get('best_workers')}, load {data['machine']['load_average_at_start'][0]:.1f}")
+        return 0
     sweep = [int(w) for w in (options.workers or ("2" if options.quick else "2,3,4,5")).split(",")]
     cases = _cases(options.quick)
     ceiling_shapes = CEILINGS

@@ -83,10 +83,16 @@ def probe(base_url: str, api_key: str, tenant: str, stores: list[str], rng: rand
     results: dict[str, list[float]] = {"range read (100 events)": [], "entity history": [],
                                        "commitment (next 100 events)": [], "inclusion proof": []}
     with requests.Session() as session:
-        for store in rng.sample(stores, min(samples, len(stores))):
+        probed = 0
+        for store in rng.sample(stores, len(stores)):
+            if probed == samples:
+                break
             stream = f"tenant_id={tenant}&store_id={store}"
             head = session.get(f"{base_url}/api/v1/ves/head?{stream}", headers=headers, timeout=30).json()
             top = int(head.get("head_sequence", head.get("headSequence", 0)))
+            if top < BATCH:
+                continue  # not written yet (early probe): needs a batch to read and commit
+            probed += 1
             page = _timed(results["range read (100 events)"], lambda: session.get(
                 f"{base_url}/api/v1/ves/events?{stream}&from={rng.randint(1, max(1, top - 100))}&limit=100",
                 headers=headers, timeout=30))
