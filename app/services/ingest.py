@@ -2,13 +2,12 @@
 
 Stage 1 parses every envelope, recomputes hashes and authorises each event with no database work at all. Everything
 after it is one transaction on one pooled connection, so a request pays for one checkout and one BEGIN/COMMIT
-(docs/PERFORMANCE.md): load the agent keys and latest schema versions (one statement), verify signatures,
-validate payload schemas —
-no lock is held yet — then per stream, in ascending lock-key order, take the advisory lock and read what the stream
-holds (head, replays, entity versions, log frontier) in the same call, resolve idempotent replays and
-`base_version`s, and write the events, entity versions, log growth and head with one statement. The caller gets the
-outcome only after the commit, so an accepted event is durable before its receipt exists anywhere but in the
-database.
+(docs/PERFORMANCE.md): read the agent keys and latest schema versions (one statement), verify signatures and
+validate payloads while no lock is held yet, then per stream, in ascending lock-key order, take the advisory lock
+and read what the stream holds (head, replays, entity versions, log frontier) in the same call, resolve idempotent
+replays and `base_version`s, and write the events, entity versions, log growth and head with one statement. The
+caller gets the outcome only after the commit, so an accepted event is durable before its receipt exists anywhere
+but in the database.
 """
 
 from __future__ import annotations
