@@ -4,7 +4,8 @@ Starts gunicorn on a fresh database and writes `--events` (default 1,000,000) si
 streams through POST /api/v1/ves/events/ingest, in batches of 100 from 4 client processes (each owns a quarter of
 the streams and signs as it goes, so signing is inside the window, equally for every tenth). Prints the
 throughput of each tenth of the events (target: the last within 10 % of the first), and, once at 10,000 events and
-once at the end, the latency of a range read (100 events from a random position), an entity's history, a Merkle
+once at the end, the latency of a range read (100 events from a random position), an entity's history (a page of
+10), a Merkle
 commitment of the next 100 uncommitted events, and an inclusion proof in it (target: within 1.5x), each over
 HTTP with the clients idle. Every write and every read is checked.
 
@@ -39,7 +40,10 @@ from tests.support.servers import start_gunicorn  # noqa: E402
 BATCH = 100
 CLIENTS = 4
 PROBE_EARLY = 10_000
-ENTITIES_PER_STREAM = 1000
+ENTITIES_PER_STREAM = 10
+HISTORY_PAGE = 10
+"""Each stream's events cycle over 10 entities, so an entity's history page (10 events) is full at 10,000 events
+(100 per stream) as at 1,000,000: the probe compares the same answer over 100 times the data."""
 
 
 def _writer(base_url: str, api_key: str, seed: bytes, tenant: str, agent: str, stores: list[str], client: int,
@@ -98,7 +102,7 @@ def probe(base_url: str, api_key: str, tenant: str, stores: list[str], rng: rand
                 headers=headers, timeout=30))
             assert len(page["events"]) == min(100, top), (len(page["events"]), top)
             _timed(results["entity history"], lambda: session.get(
-                f"{base_url}/api/v1/ves/entities/order/o{rng.randrange(ENTITIES_PER_STREAM)}?{stream}&limit=20",
+                f"{base_url}/api/v1/ves/entities/order/o{rng.randrange(ENTITIES_PER_STREAM)}?{stream}&limit={HISTORY_PAGE}",
                 headers=headers, timeout=30))
             commitment = _timed(results["commitment (next 100 events)"], lambda: session.post(
                 f"{base_url}/api/v1/ves/commitments", headers=headers, timeout=60,
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx = multiprocessing.get_context("fork")
             progress, go, done = ctx.Value("q", 0), ctx.Event(), ctx.Queue()
             per_client = options.events // (BATCH * CLIENTS)
-            writers = [ctx.Process(target=_writer, args=(server.url, api_key, seed, tenant, agent,
+            writers = [ctx.Process(daemon=True, target=_writer, args=(server.url, api_key, seed, tenant, agent,
                                                          stores[c::CLIENTS], c, per_client, progress, go, done))
                        for c in range(CLIENTS)]
             for writer in writers:
