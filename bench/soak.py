@@ -101,9 +101,11 @@ def probe(base_url: str, api_key: str, tenant: str, stores: list[str], rng: rand
                 f"{base_url}/api/v1/ves/events?{stream}&from={rng.randint(1, max(1, top - 100))}&limit=100",
                 headers=headers, timeout=30))
             assert len(page["events"]) == min(100, top), (len(page["events"]), top)
-            _timed(results["entity history"], lambda: session.get(
-                f"{base_url}/api/v1/ves/entities/order/o{rng.randrange(ENTITIES_PER_STREAM)}?{stream}&limit={HISTORY_PAGE}",
-                headers=headers, timeout=30))
+            entity = f"o{rng.randrange(ENTITIES_PER_STREAM)}"
+            history = _timed(results["entity history"], lambda: session.get(
+                f"{base_url}/api/v1/ves/entities/order/{entity}?{stream}&limit={HISTORY_PAGE}", headers=headers,
+                timeout=30))
+            assert len(history["events"]) == HISTORY_PAGE, len(history["events"])
             commitment = _timed(results["commitment (next 100 events)"], lambda: session.post(
                 f"{base_url}/api/v1/ves/commitments", headers=headers, timeout=60,
                 json={"tenant_id": tenant, "store_id": store, "max_events": 100}))
