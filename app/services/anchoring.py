@@ -45,6 +45,7 @@ from app.errors import SequencerError
 from app.errors import Unavailable
 from app.metrics import ANCHORED_TOTAL
 from app.services import commitments as commitment_service
+from app.services import fence as fence_service
 from app.ves.encoding import to_hex
 
 log = logging.getLogger("stateset_sequencer.anchoring")
@@ -120,6 +121,7 @@ class RunReport:
     committed: list[Commitment] = field(default_factory=list)
     outcomes: list[AnchorOutcome] = field(default_factory=list)
     failures: list[StreamFailure] = field(default_factory=list)
+    skipped_fenced: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -299,7 +301,10 @@ def commit_all_pending(engine: Engine, max_events: int) -> list[Commitment]:
     created: list[Commitment] = []
     with engine.connect() as conn:
         pending = store.streams_with_uncommitted_events(conn)
+        fenced = fence_service.fenced_streams(conn)
     for tenant_id, store_id, _head, _committed in pending:
+        if (tenant_id, store_id) in fenced:
+            continue
         while (record := commitment_service.commit_pending(engine, tenant_id, store_id, max_events)) is not None:
             created.append(record)
     return created
@@ -330,7 +335,13 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
         report.committed = commit_all_pending(engine, max_events)
         with engine.connect() as conn:
             unanchored = store.unanchored_commitments(conn)
+            fenced = fence_service.fenced_streams(conn)
         for (tenant_id, store_id), stream_commitments in _group_by_stream(unanchored).items():
+            if (tenant_id, store_id) in fenced:
+                log.warning("stream fenced after a restore; not anchoring it", extra={
+                    "tenant_id": str(tenant_id), "store_id": str(store_id), "code": fence_service.FENCED})
+                report.skipped_fenced.append((tenant_id, store_id))
+                continue
             for commitment in stream_commitments:
                 try:
                     report.outcomes.append(anchor_commitment(engine, client, commitment, after_send))
@@ -411,6 +422,8 @@ def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, sto
         with run_lock(engine) as taken:
             if not taken:
                 raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
+            with engine.connect() as conn:
+                fence_service.check_writable(conn, tenant_id, store_id)
             target = target_commitment(engine, tenant_id, store_id, sequence_start, sequence_end, max_events)
             return anchor_stream_through(engine, client, target, deadline=deadline)
 

@@ -39,6 +39,7 @@ from app.services.envelopes import event_id_of
 from app.services.envelopes import parse_signed_envelope
 from app.services.envelopes import parse_unsigned_event
 from app.services.envelopes import verify_agent_signature
+from app.services import fence as fence_service
 from app.services.schemas import SchemaValidator
 from app.services.stream_logs import extend_stream_log
 from app.ves import hashing
@@ -184,6 +185,56 @@ def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, s
     return outcome
 
 
+class ReplayDiverged(Conflict):
+    """A replayed event did not get the number and receipt hash the export says it had; nothing was written."""
+
+    code = "REPLAY_DIVERGED"
+
+
+class ReplayRejected(Conflict):
+    """A replayed event failed a check it passed when it was first sequenced (its key, its signature); nothing was
+    written."""
+
+    code = "REPLAY_REJECTED"
+
+
+def replay_events(engine: Engine, settings: Settings, signer: ReceiptSigner, parsed: list[ParsedEvent],
+                  sequenced_at: datetime.datetime, expected: dict[uuid.UUID, tuple[int, bytes]],
+                  actor: str = "heal") -> IngestOutcome:
+    """Re-sequence events that were sequenced before a restore, in their original order and with their original
+    `sequenced_at` (app/services/heal.py): agent keys and signatures are checked at that moment, schemas are not
+    (they were when the events were first accepted), and a `STREAM_FENCED` stream accepts them.
+
+    Every new event MUST get the `(sequence_number, receipt_hash)` in `expected` (keyed by event id), else the
+    whole transaction rolls back (ReplayDiverged). The stream's fence lifts in the same transaction once its head
+    reaches the published one (`fence.after_replay`).
+    """
+    started = time.perf_counter()
+    outcome = IngestOutcome(batch_id=uuid.uuid4())
+    signed = _check_agent_keys(engine, outcome, [e for e in parsed if e.agent_signature is not None], sequenced_at)
+    kept = {id(e) for e in signed}
+    parsed = [e for e in parsed if e.agent_signature is None or id(e) in kept]
+    _answer_replays_of_deferred(engine, signer, outcome)
+    if outcome.rejections:
+        first = outcome.rejections[0]
+        raise ReplayRejected(f"A replayed event was rejected ({first.reason}: {first.message}; event_id: "
+                             f"{first.event_id}); nothing was written.")
+    _sequence(engine, signer, outcome, parsed, sequenced_at, settings.stream_lock_timeout_ms,
+              _Replay(expected, actor))
+    if outcome.rejections:
+        first = outcome.rejections[0]
+        raise ReplayRejected(f"A replayed event was rejected ({first.reason}: {first.message}; event_id: "
+                             f"{first.event_id}).")
+    _record(outcome, started, len(parsed))
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Replay:
+    expected: dict[uuid.UUID, tuple[int, bytes]]
+    actor: str
+
+
 def _check_batch_size(events: list, limit: int) -> None:
     if len(events) > limit:
         raise TooLarge(f"The request has {len(events)} events; at most {limit} are allowed per batch "
@@ -275,7 +326,7 @@ def _answer_replays_of_deferred(engine: Engine, signer: ReceiptSigner, outcome: 
 
 
 def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
-              sequenced_at: datetime.datetime, lock_timeout_ms: int) -> None:
+              sequenced_at: datetime.datetime, lock_timeout_ms: int, replay: _Replay | None = None) -> None:
     """Stage 2: one transaction; streams locked in ascending key order so two requests never deadlock. A stream
     lock not granted within `lock_timeout_ms` aborts the whole request (nothing written; the API answers 503
     STREAM_BUSY)."""
@@ -290,7 +341,7 @@ def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, par
                 set_lock_timeout(conn, lock_timeout_ms)
                 for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
                     stream_outcomes[stream] = _sequence_stream(conn, signer, outcome, stream, by_stream[stream],
-                                                               sequenced_at, receipts)
+                                                               sequenced_at, receipts, replay)
         except IntegrityError:
             log.error("sequencing backstop constraint fired; request rolled back",
                       extra={"batch_id": str(outcome.batch_id)})
@@ -303,9 +354,10 @@ def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, par
 
 def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream: tuple[uuid.UUID, uuid.UUID],
                      batch: list[ParsedEvent], sequenced_at: datetime.datetime,
-                     receipts: dict[int, Receipt]) -> StreamOutcome:
+                     receipts: dict[int, Receipt], replay: _Replay | None = None) -> StreamOutcome:
     tenant_id, store_id = stream
     lock_transaction(conn, stream_lock_key(tenant_id, store_id))
+    fence = fence_service.check_writable(conn, tenant_id, store_id, healing=replay is not None)
     head = event_store.read_stream_head(conn, tenant_id, store_id, create=True)
     existing = event_store.find_existing_events(
         conn, tenant_id, store_id, [e.event_id for e in batch],
@@ -336,6 +388,9 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
         head += 1
         versions[event.entity] = touched_versions[event.entity] = current + 1
         receipt_hash = hashing.receipt_hash(tenant_id, store_id, event.event_id, head, event.event_signing_hash)
+        if replay is not None and replay.expected.get(event.event_id) != (head, receipt_hash):
+            raise ReplayDiverged(f"Replayed event {event.event_id} would be sequence {head} with another receipt "
+                                 "than the export's; nothing was written.")
         signature = signer.sign(receipt_hash)
         rows.append(_event_row(event, head, current + 1, sequenced_at, receipt_hash, signature))
         sequenced = ExistingEvent(event.event_id, event.fields.command_id, head, event.event_signing_hash,
@@ -349,6 +404,8 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
         extend_stream_log(conn, tenant_id, store_id, rows)
         event_store.save_entity_versions(conn, tenant_id, store_id, touched_versions)
         event_store.advance_stream_head(conn, tenant_id, store_id, head)
+    if fence is not None:
+        fence_service.after_replay(conn, fence, head, replay.actor)
     return StreamOutcome(tenant_id, store_id, start if rows else None, head if rows else None, head)
 
 
