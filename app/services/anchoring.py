@@ -296,14 +296,18 @@ def anchor_stream_through(engine: Engine, client: RegistryClient, target: Commit
     return outcome
 
 
-def commit_all_pending(engine: Engine, max_events: int) -> list[Commitment]:
-    """Commit every stream's uncommitted events in commitments of at most `max_events` events each."""
+def commit_all_pending(engine: Engine, max_events: int,
+                       skipped: set[tuple[uuid.UUID, uuid.UUID]] | None = None) -> list[Commitment]:
+    """Commit every stream's uncommitted events in commitments of at most `max_events` events each, except on
+    streams fenced after a restore (added to `skipped`): a new range there could never match what was anchored."""
     created: list[Commitment] = []
     with engine.connect() as conn:
         pending = store.streams_with_uncommitted_events(conn)
         fenced = fence_service.fenced_streams(conn)
     for tenant_id, store_id, _head, _committed in pending:
         if (tenant_id, store_id) in fenced:
+            if skipped is not None:
+                skipped.add((tenant_id, store_id))
             continue
         while (record := commitment_service.commit_pending(engine, tenant_id, store_id, max_events)) is not None:
             created.append(record)
@@ -322,7 +326,7 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
     """One cron run: check the chain, take the run lock, commit pending events, anchor every stream oldest first.
 
     Checks the chain before changing anything: ChainError propagates with the database untouched. A second
-    concurrent run returns `lock_busy`. A ForkDetected or TransactionReverted stops only that stream (a
+    concurrent run returns `lock_busy`. Streams fenced after a restore are skipped (`skipped_fenced`). A ForkDetected or TransactionReverted stops only that stream (a
     StreamFailure); ChainUnavailable and ReceiptTimeout abort the run (raised).
     """
     check_chain(client)
@@ -332,15 +336,14 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
             log.info("another anchoring run holds the lock; exiting")
             report.lock_busy = True
             return report
-        report.committed = commit_all_pending(engine, max_events)
+        skipped: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        report.committed = commit_all_pending(engine, max_events, skipped)
         with engine.connect() as conn:
             unanchored = store.unanchored_commitments(conn)
             fenced = fence_service.fenced_streams(conn)
         for (tenant_id, store_id), stream_commitments in _group_by_stream(unanchored).items():
             if (tenant_id, store_id) in fenced:
-                log.warning("stream fenced after a restore; not anchoring it", extra={
-                    "tenant_id": str(tenant_id), "store_id": str(store_id), "code": fence_service.FENCED})
-                report.skipped_fenced.append((tenant_id, store_id))
+                skipped.add((tenant_id, store_id))
                 continue
             for commitment in stream_commitments:
                 try:
@@ -352,6 +355,10 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
                         "batch_id": str(commitment.batch_id), "code": code, "error": str(error)})
                     report.failures.append(StreamFailure(tenant_id, store_id, commitment.batch_id, code, str(error)))
                     break
+        report.skipped_fenced = sorted(skipped, key=lambda stream: (str(stream[0]), str(stream[1])))
+        for tenant_id, store_id in report.skipped_fenced:
+            log.warning("stream fenced after a restore; not committed or anchored", extra={
+                "tenant_id": str(tenant_id), "store_id": str(store_id), "code": fence_service.FENCED})
     return report
 
 

@@ -238,12 +238,17 @@ def fence_streams(engine: Engine, published: Iterable[Published], actor: str = "
 def _judge(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, positions: list[Published],
            actor: str) -> StreamVerdict:
     head = event_store.read_stream_head(conn, tenant_id, store_id)
+    existing = store.read_fence(conn, tenant_id, store_id)
+    if existing is not None:
+        positions = positions + [Published(tenant_id, store_id, existing.published_sequence, existing.sources)]
+        if existing.receipt_sequence is not None:
+            positions.append(Published(tenant_id, store_id, existing.receipt_sequence, existing.sources,
+                                       receipt_hash=existing.receipt_hash))
     target = max(p.sequence for p in positions)
-    sources = ",".join(sorted({p.source for p in positions}))
+    sources = ",".join(sorted({name for p in positions for name in p.source.split(",")}))
     receipt = max((p for p in positions if p.receipt_hash is not None), key=lambda p: p.sequence, default=None)
     root = max((p for p in positions if p.state_root is not None), key=lambda p: p.sequence, default=None)
     problem = _disagreement(conn, tenant_id, store_id, head, receipt, root)
-    existing = store.read_fence(conn, tenant_id, store_id)
     if problem is None and head >= target:
         if existing is None:
             return StreamVerdict(tenant_id, store_id, head, target, "ok", sources)
@@ -256,8 +261,6 @@ def _judge(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, position
         _log("stream fence lifted", tenant_id, store_id, existing.code, existing.published_sequence, head, actor)
         return StreamVerdict(tenant_id, store_id, head, target, "healed", sources)
     code = DIVERGED if problem is not None or (existing is not None and existing.code == DIVERGED) else FENCED
-    if existing is not None and existing.published_sequence > target:
-        target = existing.published_sequence
     fence = FenceRow(tenant_id, store_id, code, target,
                      receipt.sequence if receipt else (existing.receipt_sequence if existing else None),
                      receipt.receipt_hash if receipt else (existing.receipt_hash if existing else None),

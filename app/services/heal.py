@@ -138,8 +138,10 @@ def heal_from_bundle(engine: Engine, settings: Settings, signer: ReceiptSigner, 
         raise HealRefused(f"The bundle starts at {missing[0]['sequence_number']} but the database ends at {head}: "
                           f"export from {head + 1} or earlier. Nothing was written.")
     for group in _groups(missing):
-        sequenced_at = _timestamp(group[0]["sequencer_receipt"].get("sequenced_at"),
-                                  f"events[{group[0]['sequence_number']}].sequencer_receipt.sequenced_at")
+        where = f"events[{group[0]['sequence_number']}].sequencer_receipt.sequenced_at"
+        sequenced_at = _timestamp(group[0]["sequencer_receipt"].get("sequenced_at"), where)
+        if sequenced_at is None:
+            raise InvalidBundle(f"Invalid bundle ({where}: missing).")
         parsed, expected = [], {}
         for index, event in enumerate(group):
             parsed.append(_parse(event, index, settings))

@@ -354,10 +354,10 @@ def _sequence(engine: Engine, signer: ReceiptSigner, outcome: IngestOutcome, par
 
 def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream: tuple[uuid.UUID, uuid.UUID],
                      batch: list[ParsedEvent], sequenced_at: datetime.datetime,
-                     receipts: dict[int, Receipt], replay: _Replay | None = None) -> StreamOutcome:
+                     receipts: dict[int, Receipt], heal: _Replay | None = None) -> StreamOutcome:
     tenant_id, store_id = stream
     lock_transaction(conn, stream_lock_key(tenant_id, store_id))
-    fence = fence_service.check_writable(conn, tenant_id, store_id, healing=replay is not None)
+    fence = fence_service.check_writable(conn, tenant_id, store_id, healing=heal is not None)
     head = event_store.read_stream_head(conn, tenant_id, store_id, create=True)
     existing = event_store.find_existing_events(
         conn, tenant_id, store_id, [e.event_id for e in batch],
@@ -388,7 +388,7 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
         head += 1
         versions[event.entity] = touched_versions[event.entity] = current + 1
         receipt_hash = hashing.receipt_hash(tenant_id, store_id, event.event_id, head, event.event_signing_hash)
-        if replay is not None and replay.expected.get(event.event_id) != (head, receipt_hash):
+        if heal is not None and heal.expected.get(event.event_id) != (head, receipt_hash):
             raise ReplayDiverged(f"Replayed event {event.event_id} would be sequence {head} with another receipt "
                                  "than the export's; nothing was written.")
         signature = signer.sign(receipt_hash)
@@ -405,7 +405,7 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
         event_store.save_entity_versions(conn, tenant_id, store_id, touched_versions)
         event_store.advance_stream_head(conn, tenant_id, store_id, head)
     if fence is not None:
-        fence_service.after_replay(conn, fence, head, replay.actor)
+        fence_service.after_replay(conn, fence, head, heal.actor)
     return StreamOutcome(tenant_id, store_id, start if rows else None, head if rows else None, head)
 
 
