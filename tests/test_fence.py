@@ -223,3 +223,72 @@ def test_the_fence_check_is_one_primary_key_lookup(engine):
             "EXPLAIN SELECT code FROM stream_fences WHERE tenant_id = :t AND store_id = :s"),
             {"t": uuid.uuid4(), "s": uuid.uuid4()}))
     assert "Index Scan using pk_stream_fences" in plan, plan
+
+
+def test_the_openapi_document_names_the_fence_codes_on_the_ingest_503(client):
+    document = client.get("/api/openapi.json").json
+    assert "STREAM_FENCED" in document["components"]["responses"]["Error503"]["description"]
+    assert "STREAM_DIVERGED" in document["components"]["responses"]["Error503"]["description"]
+    ingest = document["paths"]["/api/v1/ves/events/ingest"]["post"]["responses"]
+    assert ingest["503"] == {"$ref": "#/components/responses/Error503"}
+
+
+def test_unsigned_events_heal_too_and_a_malformed_bundle_is_refused(client, engine, settings):
+    import datetime as dt
+
+    from app.services.envelopes import parse_unsigned_event
+    from app.services.heal import InvalidBundle
+    from tests.controls import api_key
+    from tests.controls import auth
+
+    tenant, store, agent = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    key = auth(api_key(engine, tenant, "read_write"))
+
+    def raw(n):
+        return {"event_id": str(uuid.uuid4()), "tenant_id": str(tenant), "store_id": str(store), "entity_type": "o",
+                "entity_id": f"e{n}", "event_type": "t", "payload": {"n": n}, "created_at": "2026-12-01T09:00:00.000Z"}
+
+    response = client.post("/api/v1/events/ingest", headers=key,
+                           json={"agent_id": str(agent), "events": [raw(n) for n in range(1, 4)]})
+    assert response.status_code == 200, response.json
+    page = client.get(f"/api/v1/ves/events?tenant_id={tenant}&store_id={store}", headers=key).json["events"]
+    missing = []
+    for number in (4, 5):
+        event = raw(number)
+        parsed = parse_unsigned_event(event, 0, agent, 1 << 20, dt.datetime.now(dt.timezone.utc))
+        receipt = hashing.receipt_hash(tenant, store, parsed.event_id, number, parsed.event_signing_hash)
+        missing.append({**event, "source_agent_id": str(agent), "agent_key_id": 0, "agent_signature": None,
+                        "sequence_number": number, "sequencer_receipt": {
+                            "sequenced_at": "2026-12-01T10:00:00Z", "receipt_hash": to_hex(receipt)}})
+    published = page + missing
+    watermark = fence.parse_watermark({"format": fence.WATERMARK_FORMAT, "streams": [{
+        "tenant_id": str(tenant), "store_id": str(store), "head_sequence": 5,
+        "receipt_hash": missing[-1]["sequencer_receipt"]["receipt_hash"]}]})
+    assert [v.status for v in fence.fence_streams(engine, watermark).verdicts] == ["fenced"]
+    signer = ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key)
+    bundle = {"format": "ves-audit-bundle/1", "tenant_id": str(tenant), "store_id": str(store),
+              "events": published, "agent_keys": [], "commitments": []}
+    for broken in ({**bundle, "format": "x"}, {**bundle, "events": [{**published[0], "sequence_number": "1"}]},
+                   {**bundle, "events": published[:2] + published[3:]}):
+        with pytest.raises(InvalidBundle):
+            heal_from_bundle(engine, settings, signer, broken)
+    report = heal_from_bundle(engine, settings, signer, bundle)
+    assert (report.events_replayed, report.fence) == (2, "lifted")
+    healed = client.get(f"/api/v1/ves/events?tenant_id={tenant}&store_id={store}", headers=key).json["events"]
+    assert [e["sequencer_receipt"]["receipt_hash"] for e in healed] == \
+        [e["sequencer_receipt"]["receipt_hash"] for e in published]
+
+
+def test_heal_refuses_to_sign_with_another_key_than_the_bundles(behind, engine, settings):
+    from app.services.heal import HealRefused
+
+    stream, published = behind
+    bundle = {**bundle_of(stream, published), "sequencer": {"public_key": "0x" + "ab" * 32}}
+    for signer in (ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key),
+                   ReceiptSigner(settings.sequencer_id, None)):
+        with pytest.raises(HealRefused, match="another sequencer key"):
+            heal_from_bundle(engine, settings, signer, bundle)
+    assert stream.events()["head_sequence"] == 4
+    ours = ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key)
+    bundle["sequencer"]["public_key"] = to_hex(ours.public_key)
+    assert heal_from_bundle(engine, settings, ours, bundle).fence == "lifted"

@@ -114,11 +114,14 @@ def heal_from_bundle(engine: Engine, settings: Settings, signer: ReceiptSigner, 
     events = bundle.get("events")
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise InvalidBundle("Invalid bundle (events: expected a list of objects).")
-    ordered = sorted(events, key=lambda e: e.get("sequence_number") if isinstance(e.get("sequence_number"), int)
-                     else -1)
+    if not all(isinstance(e.get("sequence_number"), int) and not isinstance(e.get("sequence_number"), bool)
+               for e in events):
+        raise InvalidBundle("Invalid bundle (events[].sequence_number: expected integers).")
+    ordered = sorted(events, key=lambda e: e["sequence_number"])
     numbers = [e.get("sequence_number") for e in ordered]
     if numbers and (numbers[0] < 1 or numbers != list(range(numbers[0], numbers[0] + len(numbers)))):
         raise InvalidBundle("Invalid bundle (events: sequence numbers must be contiguous and positive).")
+    _check_sequencer_key(bundle.get("sequencer"), signer)
     with engine.connect() as conn:
         head = event_store.read_stream_head(conn, tenant_id, store_id)
     report = HealReport(tenant_id, store_id, head_before=head)
@@ -162,6 +165,19 @@ def heal_from_bundle(engine: Engine, settings: Settings, signer: ReceiptSigner, 
     report.seconds = time.monotonic() - started
     log.info("stream healed from an export", extra={**report.to_dict(), "actor": actor})
     return report
+
+
+def _check_sequencer_key(sequencer: object, signer: ReceiptSigner) -> None:
+    """The bundle's receipts were signed with `sequencer.public_key`: replaying them under another key (or none)
+    would give the same receipt hashes but other signatures."""
+    published = sequencer.get("public_key") if isinstance(sequencer, dict) else None
+    if not published:
+        return
+    ours = signer.public_key
+    if ours is None or _hex(published, "sequencer.public_key") != ours:
+        raise HealRefused("The bundle's receipts were signed by another sequencer key than VES_SEQUENCER_SIGNING_KEY "
+                          "(or none is configured): start the heal with the key that signed them. Nothing was "
+                          "written.")
 
 
 def _receipt_hash(event: dict, number: int) -> bytes:
