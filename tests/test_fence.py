@@ -292,3 +292,27 @@ def test_heal_refuses_to_sign_with_another_key_than_the_bundles(behind, engine, 
     ours = ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key)
     bundle["sequencer"]["public_key"] = to_hex(ours.public_key)
     assert heal_from_bundle(engine, settings, ours, bundle).fence == "lifted"
+
+
+def test_an_exported_log_checkpoint_is_compared_with_the_restored_log(client, engine):
+    from app.db import stream_logs as log_store
+    from app.services.stream_logs import tree_root
+
+    stream = Stream(client, engine)
+    stream.ingest([stream.event(f"o{n}") for n in range(4)])
+    with engine.begin() as conn:
+        root = tree_root(conn, stream.tenant_id, stream.store_id, 3)
+        log_store.insert_checkpoint(conn, stream.tenant_id, stream.store_id, 3, root, "test note\n",
+                                    datetime.datetime.now(datetime.timezone.utc))
+    exported = [e for e in fence.export_watermark(engine, "seq")["streams"]
+                if e["tenant_id"] == str(stream.tenant_id)]
+    assert exported[0]["checkpoint"] == {"tree_size": 3, "root_hash": to_hex(root), "note": "test note\n"}
+    document = {"format": fence.WATERMARK_FORMAT, "streams": exported}
+    assert [v.status for v in fence.fence_streams(engine, fence.parse_watermark(document)).verdicts] == ["ok"]
+    exported[0]["checkpoint"]["root_hash"] = "0x" + "22" * 32
+    verdict = fence.fence_streams(engine, fence.parse_watermark(document)).verdicts[0]
+    assert verdict.status == "diverged" and "exported checkpoint" in verdict.detail
+    response = stream.client.post("/api/v1/ves/events/ingest", headers=stream.headers,
+                                  json={"agentId": str(stream.agent_id), "events": [stream.event("late")]})
+    assert response.status_code == 503 and response.json["code"] == "STREAM_DIVERGED"
+    fence.declare_loss(engine, stream.tenant_id, stream.store_id, "test cleanup", "test")

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.db.tables import events
 from app.db.tables import fence_audit
+from app.db.tables import log_checkpoints
 from app.db.tables import stream_fences
 from app.db.tables import streams
 
@@ -26,11 +27,14 @@ class FenceRow:
     state_root: bytes | None
     sources: str
     database_head: int
+    log_tree_size: int | None = None
+    log_root: bytes | None = None
 
 
 _COLUMNS = (stream_fences.c.tenant_id, stream_fences.c.store_id, stream_fences.c.code,
             stream_fences.c.published_sequence, stream_fences.c.receipt_sequence, stream_fences.c.receipt_hash,
-            stream_fences.c.state_root, stream_fences.c.sources, stream_fences.c.database_head)
+            stream_fences.c.state_root, stream_fences.c.sources, stream_fences.c.database_head,
+            stream_fences.c.log_tree_size, stream_fences.c.log_root)
 
 _READ_FENCE = sa.select(*_COLUMNS).where(stream_fences.c.tenant_id == sa.bindparam("t"),
                                          stream_fences.c.store_id == sa.bindparam("s"))
@@ -39,7 +43,8 @@ _READ_FENCE = sa.select(*_COLUMNS).where(stream_fences.c.tenant_id == sa.bindpar
 def _row(row) -> FenceRow:
     return FenceRow(row.tenant_id, row.store_id, row.code, row.published_sequence, row.receipt_sequence,
                     bytes(row.receipt_hash) if row.receipt_hash is not None else None,
-                    bytes(row.state_root) if row.state_root is not None else None, row.sources, row.database_head)
+                    bytes(row.state_root) if row.state_root is not None else None, row.sources, row.database_head,
+                    row.log_tree_size, bytes(row.log_root) if row.log_root is not None else None)
 
 
 def read_fence(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID) -> FenceRow | None:
@@ -63,7 +68,7 @@ def save_fence(conn: Connection, fence: FenceRow) -> None:
     values = {"tenant_id": fence.tenant_id, "store_id": fence.store_id, "code": fence.code,
               "published_sequence": fence.published_sequence, "receipt_sequence": fence.receipt_sequence,
               "receipt_hash": fence.receipt_hash, "state_root": fence.state_root, "sources": fence.sources,
-              "database_head": fence.database_head}
+              "database_head": fence.database_head, "log_tree_size": fence.log_tree_size, "log_root": fence.log_root}
     statement = insert(stream_fences).values(**values)
     conn.execute(statement.on_conflict_do_update(
         index_elements=[stream_fences.c.tenant_id, stream_fences.c.store_id],
@@ -113,3 +118,13 @@ _RECEIPT_AT = sa.select(events.c.receipt_hash).where(events.c.tenant_id == sa.bi
 def receipt_hash_at(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_number: int) -> bytes | None:
     value = conn.execute(_RECEIPT_AT, {"t": tenant_id, "s": store_id, "n": sequence_number}).scalar()
     return bytes(value) if value is not None else None
+
+
+def latest_checkpoints(conn: Connection) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[int, bytes, str]]:
+    """Every stream's largest signed checkpoint: (tree_size, root_hash, signed note)."""
+    rows = conn.execute(sa.select(log_checkpoints.c.tenant_id, log_checkpoints.c.store_id, log_checkpoints.c.tree_size,
+                                  log_checkpoints.c.root_hash, log_checkpoints.c.note)
+                        .distinct(log_checkpoints.c.tenant_id, log_checkpoints.c.store_id)
+                        .order_by(log_checkpoints.c.tenant_id, log_checkpoints.c.store_id,
+                                  log_checkpoints.c.tree_size.desc()))
+    return {(r.tenant_id, r.store_id): (int(r.tree_size), bytes(r.root_hash), r.note) for r in rows}

@@ -332,6 +332,7 @@ event_schemas.append_constraint(
 
 _fence_receipt = _hash32("receipt_hash", nullable=True)
 _fence_root = _hash32("state_root", nullable=True)
+_fence_log_root = _hash32("log_root", nullable=True)
 
 stream_fences = Table(
     "stream_fences",
@@ -343,15 +344,19 @@ stream_fences = Table(
     Column("receipt_sequence", BigInteger),
     _fence_receipt[0],
     _fence_root[0],
+    Column("log_tree_size", BigInteger),
+    _fence_log_root[0],
     Column("sources", Text, nullable=False),
     Column("database_head", BigInteger, nullable=False),
     _ts("fenced_at", nullable=False, default_now=True),
     PrimaryKeyConstraint("tenant_id", "store_id"),
     _fence_receipt[1],
     _fence_root[1],
+    _fence_log_root[1],
     CheckConstraint("code IN ('STREAM_FENCED', 'STREAM_DIVERGED')", name="code_known"),
     CheckConstraint("published_sequence >= 1", name="published_sequence_positive"),
     CheckConstraint("(receipt_sequence IS NULL) = (receipt_hash IS NULL)", name="receipt_pair"),
+    CheckConstraint("(log_tree_size IS NULL) = (log_root IS NULL)", name="checkpoint_pair"),
 )
 """Streams refused writes after a restore (docs/RESTORE.md "The fence"): the database head is behind what was
 published beyond it (`STREAM_FENCED`), or disagrees with it (`STREAM_DIVERGED`). The ingest transaction reads this

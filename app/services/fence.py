@@ -14,7 +14,8 @@ the restored heads, under each stream's lock:
   `STREAM_DIVERGED` (503), never lifted by a replay; only `declare_loss`.
 
 Signed log checkpoints live in the same database, so a restore rolls them back with everything else: only an
-exported checkpoint (the tree size and its receipts) says more, and the watermark is that export.
+exported one says more. The watermark carries each stream's latest signed checkpoint (tree size, root, note): a
+restored stream shorter than it is fenced, and one whose log root at that size differs is diverged.
 
 Every decision is written to `fence_audit` and logged as one JSON line (ids and numbers; never keys or payloads).
 The ingest transaction's check is `check_writable`: one primary-key lookup under the stream lock.
@@ -22,6 +23,7 @@ The ingest transaction's check is `check_writable`: one primary-key lookup under
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -79,7 +81,8 @@ class NotFenced(NotFound):
 @dataclass(frozen=True)
 class Published:
     """One stream's position as published beyond the database: from the watermark (`receipt_hash` at
-    `sequence`) or from the chain (`state_root` of the anchored commitment ending at `sequence`)."""
+    `sequence`), a signed log checkpoint exported with it (`log_root`, the tree root of the first `sequence`
+    events) or the chain (`state_root` of the anchored commitment ending at `sequence`)."""
 
     tenant_id: uuid.UUID
     store_id: uuid.UUID
@@ -87,6 +90,7 @@ class Published:
     source: str
     receipt_hash: bytes | None = None
     state_root: bytes | None = None
+    log_root: bytes | None = None
 
     @property
     def stream(self) -> tuple[uuid.UUID, uuid.UUID]:
@@ -125,17 +129,28 @@ class FenceReport:
 # --- the watermark --------------------------------------------------------------------------------------------------
 
 def export_watermark(engine: Engine, sequencer_id: str) -> dict:
-    """Every non-empty stream's head and the receipt hash of the event there, as a JSON-ready document."""
+    """Every non-empty stream's head and the receipt hash of the event there, and its latest signed log checkpoint
+    (tree size, root, the signed note) when it has one, as a JSON-ready document."""
     with engine.connect() as conn:
         heads = store.stream_heads(conn)
+        checkpoints = store.latest_checkpoints(conn)
     return {
         "format": WATERMARK_FORMAT,
         "sequencer_id": sequencer_id,
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
-        "streams": [{"tenant_id": str(t), "store_id": str(s), "head_sequence": head, "receipt_hash": to_hex(rh)}
+        "streams": [_watermark_entry(t, s, head, rh, checkpoints.get((t, s)))
                     for t, s, head, rh in heads if head > 0 and rh is not None],
     }
+
+
+def _watermark_entry(tenant_id, store_id, head: int, receipt_hash: bytes, checkpoint) -> dict:
+    entry = {"tenant_id": str(tenant_id), "store_id": str(store_id), "head_sequence": head,
+             "receipt_hash": to_hex(receipt_hash)}
+    if checkpoint is not None:
+        size, root, note = checkpoint
+        entry["checkpoint"] = {"tree_size": size, "root_hash": to_hex(root), "note": note}
+    return entry
 
 
 def write_watermark(path: Path, document: dict) -> None:
@@ -184,6 +199,14 @@ def parse_watermark(document: object) -> list[Published]:
             raise InvalidWatermark(f"Invalid watermark ({where}.head_sequence: expected a positive integer).")
         published.append(Published(tenant_id, store_id, head, "watermark",
                                    receipt_hash=_hash32(entry.get("receipt_hash"), f"{where}.receipt_hash")))
+        checkpoint = entry.get("checkpoint")
+        if checkpoint is not None:
+            size = checkpoint.get("tree_size") if isinstance(checkpoint, dict) else None
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise InvalidWatermark(f"Invalid watermark ({where}.checkpoint.tree_size: expected a positive "
+                                       "integer).")
+            published.append(Published(tenant_id, store_id, size, "checkpoint",
+                                       log_root=_hash32(checkpoint.get("root_hash"), f"{where}.checkpoint.root_hash")))
     return published
 
 
@@ -248,7 +271,11 @@ def _judge(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, position
     sources = ",".join(sorted({name for p in positions for name in p.source.split(",")}))
     receipt = max((p for p in positions if p.receipt_hash is not None), key=lambda p: p.sequence, default=None)
     root = max((p for p in positions if p.state_root is not None), key=lambda p: p.sequence, default=None)
-    problem = _disagreement(conn, tenant_id, store_id, head, receipt, root)
+    checkpoint = max((p for p in positions if p.log_root is not None), key=lambda p: p.sequence, default=None)
+    if checkpoint is None and existing is not None and existing.log_tree_size is not None:
+        checkpoint = Published(tenant_id, store_id, existing.log_tree_size, existing.sources,
+                               log_root=existing.log_root)
+    problem = _disagreement(conn, tenant_id, store_id, head, receipt, root, checkpoint)
     if problem is None and head >= target:
         if existing is None:
             return StreamVerdict(tenant_id, store_id, head, target, "ok", sources)
@@ -264,7 +291,8 @@ def _judge(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, position
     fence = FenceRow(tenant_id, store_id, code, target,
                      receipt.sequence if receipt else (existing.receipt_sequence if existing else None),
                      receipt.receipt_hash if receipt else (existing.receipt_hash if existing else None),
-                     root.state_root if root else (existing.state_root if existing else None), sources, head)
+                     root.state_root if root else (existing.state_root if existing else None), sources, head,
+                     checkpoint.sequence if checkpoint else None, checkpoint.log_root if checkpoint else None)
     store.save_fence(conn, fence)
     detail = problem or f"the database head {head} is behind the published {target}"
     store.audit(conn, tenant_id, store_id, "diverged" if code == DIVERGED else "fenced", code=code,
@@ -276,8 +304,14 @@ def _judge(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, position
 
 
 def _disagreement(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, head: int,
-                  receipt: Published | None, root: Published | None) -> str | None:
+                  receipt: Published | None, root: Published | None,
+                  checkpoint: Published | None = None) -> str | None:
     """Why the database contradicts a published position it already covers, or None."""
+    if checkpoint is not None and head >= checkpoint.sequence:
+        ours = _log_root(conn, tenant_id, store_id, checkpoint.sequence)
+        if ours is not None and ours != checkpoint.log_root:
+            return (f"log root of the first {checkpoint.sequence} events is {to_hex(ours)}, the exported checkpoint "
+                    f"says {to_hex(checkpoint.log_root)}")
     if receipt is not None and head >= receipt.sequence:
         ours = store.receipt_hash_at(conn, tenant_id, store_id, receipt.sequence)
         if ours != receipt.receipt_hash:
@@ -290,6 +324,18 @@ def _disagreement(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, h
             return (f"state root of the commitment ending at {root.sequence} is {to_hex(commitment.new_state_root)}, "
                     f"the chain says {to_hex(root.state_root)}")
     return None
+
+
+def _log_root(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, tree_size: int) -> bytes | None:
+    """The stream log's root at `tree_size`, or None when the log does not reach it (a stream whose log backfill
+    has not caught up): then the receipt hash and the chain decide."""
+    from app.services.stream_logs import TreeSizeBeyondLog
+    from app.services.stream_logs import tree_root
+
+    try:
+        return tree_root(conn, tenant_id, store_id, tree_size)
+    except TreeSizeBeyondLog:
+        return None
 
 
 # --- inside the ingest transaction ----------------------------------------------------------------------------------
@@ -321,21 +367,29 @@ def after_replay(conn: Connection, fence: FenceRow, head: int, actor: str = "hea
     if fence.receipt_sequence is not None:
         ours = store.receipt_hash_at(conn, tenant_id, store_id, fence.receipt_sequence)
         if ours != fence.receipt_hash:
-            store.save_fence(conn, FenceRow(tenant_id, store_id, DIVERGED, fence.published_sequence,
-                                            fence.receipt_sequence, fence.receipt_hash, fence.state_root,
-                                            fence.sources, head))
             detail = (f"receipt hash at {fence.receipt_sequence} is {to_hex(ours) if ours else 'missing'}, the "
                       f"watermark says {to_hex(fence.receipt_hash)}")
-            store.audit(conn, tenant_id, store_id, "diverged", code=DIVERGED,
-                        published_sequence=fence.published_sequence, database_head=head, actor=actor,
-                        detail={"detail": detail})
-            _log("stream fenced", tenant_id, store_id, DIVERGED, fence.published_sequence, head, actor, detail=detail)
-            return "diverged"
+            return _diverge(conn, fence, head, actor, detail)
+    if fence.log_tree_size is not None:
+        ours = _log_root(conn, tenant_id, store_id, fence.log_tree_size)
+        if ours is not None and ours != fence.log_root:
+            detail = (f"log root of the first {fence.log_tree_size} events is {to_hex(ours)}, the exported "
+                      f"checkpoint says {to_hex(fence.log_root)}")
+            return _diverge(conn, fence, head, actor, detail)
     store.delete_fence(conn, tenant_id, store_id)
     store.audit(conn, tenant_id, store_id, "healed", code=fence.code, published_sequence=fence.published_sequence,
                 database_head=head, actor=actor)
     _log("stream fence lifted", tenant_id, store_id, fence.code, fence.published_sequence, head, actor)
     return "healed"
+
+
+def _diverge(conn: Connection, fence: FenceRow, head: int, actor: str, detail: str) -> str:
+    tenant_id, store_id = fence.tenant_id, fence.store_id
+    store.save_fence(conn, dataclasses.replace(fence, code=DIVERGED, database_head=head))
+    store.audit(conn, tenant_id, store_id, "diverged", code=DIVERGED, published_sequence=fence.published_sequence,
+                database_head=head, actor=actor, detail={"detail": detail})
+    _log("stream fenced", tenant_id, store_id, DIVERGED, fence.published_sequence, head, actor, detail=detail)
+    return "diverged"
 
 
 # --- the operator ---------------------------------------------------------------------------------------------------
