@@ -61,8 +61,8 @@ def commitments_of(url: str, tenant, store) -> list[tuple]:
     response = requests.get(f"{url}/api/v1/ves/commitments", headers=ADMIN, timeout=30,
                             params={"tenant_id": str(tenant), "store_id": str(store)})
     assert response.status_code == 200, response.text
-    return sorted((c["batch_id"], c["sequence_start"], c["sequence_end"], c["merkle_root"], c["new_state_root"],
-                   c["is_anchored"]) for c in response.json()["commitments"])
+    return sorted(((c["batch_id"], c["sequence_start"], c["sequence_end"], c["merkle_root"], c["new_state_root"],
+                   c["is_anchored"]) for c in response.json()["commitments"]), key=lambda c: c[1])
 
 
 @pytest.mark.slow
