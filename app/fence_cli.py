@@ -39,10 +39,10 @@ def _uuid(value: str):
         raise argparse.ArgumentTypeError(f"not a UUID: {value!r}") from None
 
 
-def _setup():
+def _setup(*rules):
     from app.logging import configure_logging
 
-    settings = with_database(settings_or_exit())
+    settings = with_database(settings_or_exit(*rules))
     configure_logging(settings.log_level)
     return settings, open_database(settings)
 
@@ -104,10 +104,11 @@ def cmd_fence(args) -> int:
 
 
 def cmd_heal(args) -> int:
+    from app.keyfiles import ensure_receipt_signing_key
     from app.services.heal import heal_from_bundle
     from app.services.ingest import ReceiptSigner
 
-    settings, engine = _setup()
+    settings, engine = _setup(ensure_receipt_signing_key)
     try:
         try:
             with open(args.bundle, encoding="utf-8") as source:

@@ -316,3 +316,21 @@ def test_an_exported_log_checkpoint_is_compared_with_the_restored_log(client, en
                                   json={"agentId": str(stream.agent_id), "events": [stream.event("late")]})
     assert response.status_code == 503 and response.json["code"] == "STREAM_DIVERGED"
     fence.declare_loss(engine, stream.tenant_id, stream.store_id, "test cleanup", "test")
+
+
+def test_heal_cli_needs_the_receipt_key_and_reads_the_bundle_file(behind, settings, monkeypatch, capsys, tmp_path):
+    stream, published = behind
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.delenv("VES_SEQUENCER_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("ALLOW_UNSIGNED_RECEIPTS", raising=False)
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle_of(stream, published)))
+    with pytest.raises(SystemExit) as exit_info:
+        admin_main(["heal", "--bundle", str(path)])
+    assert exit_info.value.code == 2 and "VES_SEQUENCER_SIGNING_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("VES_SEQUENCER_SIGNING_KEY", settings.sequencer_signing_key.hex())
+    assert admin_main(["heal", "--bundle", str(tmp_path / "missing.json")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    assert admin_main(["heal", "--bundle", str(path), "--operator", "carol"]) == 0
+    report = _last_json_text(capsys.readouterr().out)
+    assert (report["head_after"], report["fence"]) == (6, "lifted")
