@@ -146,7 +146,8 @@ def test_other_events_than_the_published_ones_leave_the_stream_diverged(behind, 
                            json={"agentId": str(stream.agent_id), "events": [stream.event("late")]})
     assert response.status_code == 503 and response.json["code"] == "STREAM_DIVERGED"
     with pytest.raises(fence.StreamDiverged):
-        heal_from_bundle(engine, settings, signer, bundle_of(stream, other + synthesized(stream, 7, 1, "2026-12-01T11:00:01Z")))
+        heal_from_bundle(engine, settings, signer,
+                         bundle_of(stream, other + synthesized(stream, 7, 1, "2026-12-01T11:00:01Z")))
 
 
 def test_declare_loss_lifts_the_fence_audited_and_logged_without_secrets(behind, engine, settings, monkeypatch,

@@ -326,8 +326,9 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
     """One cron run: check the chain, take the run lock, commit pending events, anchor every stream oldest first.
 
     Checks the chain before changing anything: ChainError propagates with the database untouched. A second
-    concurrent run returns `lock_busy`. Streams fenced after a restore are skipped (`skipped_fenced`). A ForkDetected or TransactionReverted stops only that stream (a
-    StreamFailure); ChainUnavailable and ReceiptTimeout abort the run (raised).
+    concurrent run returns `lock_busy`. Streams fenced after a restore are neither committed nor anchored
+    (`skipped_fenced`). A ForkDetected or TransactionReverted stops only that stream (a StreamFailure);
+    ChainUnavailable and ReceiptTimeout abort the run (raised).
     """
     check_chain(client)
     report = RunReport()
