@@ -1,11 +1,11 @@
-"""`stateset-sequencer-admin` commands of the post-restore fence (docs/RESTORE.md "The fence"):
+"""`stateset-sequencer-admin` commands of the post-restore fence (docs/RESTORE.md, "After a restore: the fence"):
 
 - `export-watermark --out FILE`: every stream's head and receipt hash there, written atomically to a file that must
   live outside the database (run it from cron next to the base backups; copy it off the host);
 - `fence [--watermark FILE ...] [--no-chain]` (also `import-watermark --watermark FILE`): after a restore, compare
   the heads with the watermark(s) and with the registry contract (when L2_RPC_URL and SET_REGISTRY_ADDRESS are set)
-  and fence the streams that are behind (`STREAM_FENCED`) or disagree (`STREAM_DIVERGED`). Prints a JSON report; exit 0 when no
-  stream is fenced, 3 when some are;
+  and fence the streams that are behind (`STREAM_FENCED`) or disagree (`STREAM_DIVERGED`). Prints a JSON report;
+  exit 0 when no stream is fenced, 3 when some are;
 - `heal --bundle FILE`: re-ingest the events a restore forgot from a `ves-verify export` bundle, in their original
   order (same numbers, receipt hashes and signatures); the fence lifts when the head reaches the published one;
 - `declare-loss --tenant --store --reason`: the operator accepts the loss; the fence is removed, audited;

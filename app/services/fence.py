@@ -1,4 +1,4 @@
-"""The post-restore fence (docs/RESTORE.md "The fence"): a restored database must never hand out a sequence number a
+"""The post-restore fence (docs/RESTORE.md, "After a restore: the fence"): a restored database must never hand out a sequence number a
 second time.
 
 A restore to time T forgets events that already had receipts, commitments, anchors or checkpoints. What was

@@ -1,4 +1,4 @@
-"""Healing a fenced stream from an export (docs/RESTORE.md "Heal"): the events the restore forgot are sequenced again
+"""Healing a fenced stream from an export (docs/RESTORE.md, "After a restore: the fence"): the events the restore forgot are sequenced again
 in their original order, from a `ves-verify export` bundle (app/verify/bundle.py, format "ves-audit-bundle/1").
 
 Receipt hashes and signatures do not depend on time (VES.md §Sequencer receipt), so the same events in the same
