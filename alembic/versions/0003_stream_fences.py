@@ -1,5 +1,6 @@
-"""Post-restore fence (docs/RESTORE.md, "After a restore: the fence"): stream_fences (streams refused writes because the database is
-behind, or disagrees with, what was published beyond it) and fence_audit (every fence, heal and declared loss).
+"""Post-restore fence (docs/RESTORE.md, "After a restore: the fence"): stream_fences (streams refused writes because
+the database is behind, or disagrees with, what was published beyond it) and fence_audit (every fence, heal and
+declared loss).
 
 Revision ID: 0003
 Revises: 0002

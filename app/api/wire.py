@@ -1081,7 +1081,8 @@ ERROR_STATUSES: dict[type[Exception], int] = {
 }
 """Domain error class → HTTP status; a subclass answers as its nearest listed ancestor. Unlisted: 400.
 `StreamFenced` (`STREAM_FENCED`, with `Retry-After`) and `StreamDiverged` (`STREAM_DIVERGED`) are the writes
-refused on a stream fenced after a restore (docs/RESTORE.md "The fence"); listed so the document names them."""
+refused on a stream fenced after a restore (docs/RESTORE.md, "After a restore: the fence"); listed so the document
+names them."""
 
 WWW_AUTHENTICATE = 'ApiKey realm="stateset-sequencer"'
 

@@ -358,9 +358,9 @@ stream_fences = Table(
     CheckConstraint("(receipt_sequence IS NULL) = (receipt_hash IS NULL)", name="receipt_pair"),
     CheckConstraint("(log_tree_size IS NULL) = (log_root IS NULL)", name="checkpoint_pair"),
 )
-"""Streams refused writes after a restore (docs/RESTORE.md, "After a restore: the fence"): the database head is behind what was
-published beyond it (`STREAM_FENCED`), or disagrees with it (`STREAM_DIVERGED`). The ingest transaction reads this
-table by primary key under the stream lock; a row exists only while the stream is fenced."""
+"""Streams refused writes after a restore (docs/RESTORE.md, "After a restore: the fence"): the database head is
+behind what was published beyond it (`STREAM_FENCED`), or disagrees with it (`STREAM_DIVERGED`). The ingest
+transaction reads this table by primary key under the stream lock; a row exists only while the stream is fenced."""
 
 fence_audit = Table(
     "fence_audit",

@@ -1,5 +1,5 @@
-"""The post-restore fence (docs/RESTORE.md, "After a restore: the fence"): a restored database must never hand out a sequence number a
-second time.
+"""The post-restore fence (docs/RESTORE.md, "After a restore: the fence"): a restored database must never hand out
+a sequence number a second time.
 
 A restore to time T forgets events that already had receipts, commitments, anchors or checkpoints. What was
 published beyond the database still says how far each stream had got: the registry contract's head per stream

@@ -1,5 +1,6 @@
-"""Healing a fenced stream from an export (docs/RESTORE.md, "After a restore: the fence"): the events the restore forgot are sequenced again
-in their original order, from a `ves-verify export` bundle (app/verify/bundle.py, format "ves-audit-bundle/1").
+"""Healing a fenced stream from an export (docs/RESTORE.md, "After a restore: the fence"): the events the restore
+forgot are sequenced again in their original order, from a `ves-verify export` bundle (app/verify/bundle.py, format
+"ves-audit-bundle/1").
 
 Receipt hashes and signatures do not depend on time (VES.md §Sequencer receipt), so the same events in the same
 order get the same numbers, identical receipt hashes and sequencer signatures; each event is also given back its
