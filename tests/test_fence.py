@@ -335,3 +335,17 @@ def test_heal_cli_needs_the_receipt_key_and_reads_the_bundle_file(behind, settin
     assert admin_main(["heal", "--bundle", str(path), "--operator", "carol"]) == 0
     report = _last_json_text(capsys.readouterr().out)
     assert (report["head_after"], report["fence"]) == (6, "lifted")
+
+
+def test_a_bundle_event_of_another_stream_is_refused(behind, engine, settings):
+    from app.services.heal import InvalidBundle
+
+    stream, published = behind
+    elsewhere = synthesized(stream, 5, 1, "2026-12-01T10:00:00Z")[0]
+    other_store = str(uuid.uuid4())
+    moved = stream.event("order-5", {"n": 5}, store_id=other_store)
+    forged = published[:4] + [{**elsewhere, **moved}] + published[5:]
+    signer = ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key)
+    with pytest.raises(InvalidBundle, match="another stream"):
+        heal_from_bundle(engine, settings, signer, bundle_of(stream, forged))
+    assert stream.events()["head_sequence"] == 4

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,8 +104,6 @@ def heal_from_bundle(engine: Engine, settings: Settings, signer: ReceiptSigner, 
     """Replay the bundle's events after the database head, then re-create its commitments. Idempotent: a second run
     replays nothing. :raise InvalidBundle, HealRefused, ingest.ReplayDiverged / ReplayRejected (nothing of that
     batch written), StreamDiverged."""
-    import time
-
     started = time.monotonic()
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         raise InvalidBundle(f"Not an export bundle (expected format {BUNDLE_FORMAT!r}; `ves-verify export`).")
@@ -149,6 +148,9 @@ def heal_from_bundle(engine: Engine, settings: Settings, signer: ReceiptSigner, 
         parsed, expected = [], {}
         for index, event in enumerate(group):
             parsed.append(_parse(event, index, settings))
+            if parsed[-1].stream != (tenant_id, store_id):
+                raise InvalidBundle(f"Invalid bundle (event {event['sequence_number']} belongs to another stream "
+                                    "than the bundle's tenant_id/store_id).")
             expected[parsed[-1].event_id] = (event["sequence_number"], _receipt_hash(event, event["sequence_number"]))
         outcome = replay_events(engine, settings, signer, parsed, sequenced_at, expected, actor)
         report.events_replayed += sum(1 for r in outcome.receipts if not r.duplicate)
