@@ -349,3 +349,18 @@ def test_a_bundle_event_of_another_stream_is_refused(behind, engine, settings):
     with pytest.raises(InvalidBundle, match="another stream"):
         heal_from_bundle(engine, settings, signer, bundle_of(stream, forged))
     assert stream.events()["head_sequence"] == 4
+
+
+def test_a_stream_the_restore_forgot_entirely_is_fenced_from_the_watermark(client, engine):
+    stream = Stream(client, engine)
+    document = {"format": fence.WATERMARK_FORMAT, "streams": [{
+        "tenant_id": str(stream.tenant_id), "store_id": str(stream.store_id), "head_sequence": 3,
+        "receipt_hash": "0x" + "33" * 32}]}
+    verdict = fence.fence_streams(engine, fence.parse_watermark(document)).verdicts[0]
+    assert (verdict.status, verdict.database_head, verdict.published_sequence) == ("fenced", 0, 3)
+    response = client.post("/api/v1/ves/events/ingest", headers=stream.headers,
+                           json={"agentId": str(stream.agent_id), "events": [stream.event("first")]})
+    assert response.status_code == 503 and response.json["code"] == "STREAM_FENCED"
+    assert stream.events()["head_sequence"] == 0
+    fence.declare_loss(engine, stream.tenant_id, stream.store_id, "test cleanup", "test")
+    assert stream.ingest([stream.event("first")])["headSequence"] == 1
