@@ -6,8 +6,9 @@
   the heads with the watermark(s) and with the registry contract (when L2_RPC_URL and SET_REGISTRY_ADDRESS are set)
   and fence the streams that are behind (`STREAM_FENCED`) or disagree (`STREAM_DIVERGED`). Prints a JSON report;
   exit 0 when no stream is fenced, 3 when some are;
-- `heal --bundle FILE`: re-ingest the events a restore forgot from a `ves-verify export` bundle, in their original
-  order (same numbers, receipt hashes and signatures); the fence lifts when the head reaches the published one;
+- `heal --bundle FILE` (or `--exports DIR`, every fenced stream from `DIR/<tenant_id>-<store_id>.json`): re-ingest
+  the events a restore forgot from a `ves-verify export` bundle, in their original order (same numbers, receipt
+  hashes and signatures); the fence lifts when the head reaches the published one;
 - `declare-loss --tenant --store --reason`: the operator accepts the loss; the fence is removed, audited;
 - `list-fences`: the fenced streams.
 
@@ -103,26 +104,43 @@ def cmd_fence(args) -> int:
     return FENCED_EXIT_CODE if still else 0
 
 
+def _read_bundle(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as source:
+            return json.load(source)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
+    except ValueError:
+        raise CommandError(f"{path} is not JSON") from None
+
+
 def cmd_heal(args) -> int:
     from app.keyfiles import ensure_receipt_signing_key
+    from app.services.fence import list_fences
     from app.services.heal import heal_from_bundle
     from app.services.ingest import ReceiptSigner
 
+    if bool(args.bundle) == bool(args.exports):
+        raise CommandError("give --bundle FILE (one stream) or --exports DIR (every fenced stream)")
     settings, engine = _setup(ensure_receipt_signing_key)
+    signer = ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key)
     try:
-        try:
-            with open(args.bundle, encoding="utf-8") as source:
-                bundle = json.load(source)
-        except OSError as error:
-            raise CommandError(f"cannot read {args.bundle}: {error.strerror}") from None
-        except ValueError:
-            raise CommandError(f"{args.bundle} is not JSON") from None
-        signer = ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key)
-        report = heal_from_bundle(engine, settings, signer, bundle, actor=_actor(args))
+        if args.bundle:
+            report = heal_from_bundle(engine, settings, signer, _read_bundle(Path(args.bundle)), actor=_actor(args))
+            print(json.dumps(report.to_dict(), indent=1))
+            return 0 if report.fence in ("none", "lifted") else FENCED_EXIT_CODE
+        results = []
+        for fenced in list_fences(engine):
+            path = Path(args.exports) / f"{fenced['tenant_id']}-{fenced['store_id']}.json"
+            if not path.exists():
+                results.append({**fenced, "fence": "still_fenced", "error": f"no export at {path}"})
+                continue
+            report = heal_from_bundle(engine, settings, signer, _read_bundle(path), actor=_actor(args))
+            results.append(report.to_dict())
     finally:
         engine.dispose()
-    print(json.dumps(report.to_dict(), indent=1))
-    return 0 if report.fence in ("none", "lifted") else FENCED_EXIT_CODE
+    print(json.dumps(results, indent=1))
+    return 0 if all(r["fence"] in ("none", "lifted") for r in results) else FENCED_EXIT_CODE
 
 
 def cmd_declare_loss(args) -> int:
@@ -163,7 +181,9 @@ def register_cli(subparsers) -> None:
     p.set_defaults(func=cmd_fence)
 
     p = subparsers.add_parser("heal", help="re-ingest events a restore forgot from a `ves-verify export` bundle")
-    p.add_argument("--bundle", required=True)
+    p.add_argument("--bundle", help="one stream's export bundle")
+    p.add_argument("--exports", help="a directory of exports named <tenant_id>-<store_id>.json: heal every fenced "
+                   "stream that has one")
     p.add_argument("--operator", help="who runs this (audited; default: the login name)")
     p.set_defaults(func=cmd_heal)
 

@@ -364,3 +364,23 @@ def test_a_stream_the_restore_forgot_entirely_is_fenced_from_the_watermark(clien
     assert stream.events()["head_sequence"] == 0
     fence.declare_loss(engine, stream.tenant_id, stream.store_id, "test cleanup", "test")
     assert stream.ingest([stream.event("first")])["headSequence"] == 1
+
+
+def test_heal_every_fenced_stream_from_a_directory_of_exports(behind, client, engine, settings, monkeypatch, capsys,
+                                                             tmp_path):
+    stream, published = behind
+    other = Stream(client, engine)
+    document = {"format": fence.WATERMARK_FORMAT, "streams": [{
+        "tenant_id": str(other.tenant_id), "store_id": str(other.store_id), "head_sequence": 2,
+        "receipt_hash": "0x" + "44" * 32}]}
+    fence.fence_streams(engine, fence.parse_watermark(document))
+    (tmp_path / f"{stream.tenant_id}-{stream.store_id}.json").write_text(json.dumps(bundle_of(stream, published)))
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("VES_SEQUENCER_SIGNING_KEY", settings.sequencer_signing_key.hex())
+    assert admin_main(["heal"]) == 1 and "--bundle FILE" in capsys.readouterr().err
+    assert admin_main(["heal", "--exports", str(tmp_path)]) == 3
+    results = {(r["tenant_id"], r["store_id"]): r for r in _last_json_text(capsys.readouterr().out)}
+    assert results[(str(stream.tenant_id), str(stream.store_id))]["fence"] == "lifted"
+    missing = results[(str(other.tenant_id), str(other.store_id))]
+    assert missing["fence"] == "still_fenced" and "no export at" in missing["error"]
+    fence.declare_loss(engine, other.tenant_id, other.store_id, "test cleanup", "test")
