@@ -562,13 +562,16 @@ def anchor_batch(engine: Engine, client: RegistryClient, commitment: Commitment,
         with run_lock(engine) as taken:
             if not taken:
                 raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
+            with engine.connect() as conn:
+                fence_service.check_writable(conn, commitment.tenant_id, commitment.store_id)
             return anchor_stream_through(engine, client, commitment, deadline=deadline)
 
 
 def pending_commitments(engine: Engine, limit: int) -> list[Commitment]:
-    """Every stream's unanchored commitments, oldest first per stream, at most `limit` (the anchor service's feed)."""
+    """Every stream's unanchored commitments, oldest first per stream, at most `limit` (the anchor service's feed),
+    without those of streams fenced after a restore (docs/RESTORE.md, "After a restore: the fence")."""
     with engine.connect() as conn:
-        return store.unanchored_commitments(conn, limit)
+        return store.unanchored_commitments(conn, limit, skip_fenced=True)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ import pytest
 from app.db import commitments as commitment_store
 from app.services import commitments as commitment_service
 from app.services import fence
+from app.services.anchoring import anchor_batch
 from app.services.anchoring import anchor_now
+from app.services.anchoring import pending_commitments
 from app.services.anchoring import run_once
 from app.ves.hashing import stream_id
 from tests.controls import BOOTSTRAP_KEY
@@ -73,6 +75,12 @@ def test_streams_behind_the_chain_are_fenced_and_the_anchoring_run_skips_them(cl
         anchor_now(anchor_engine, registry, *behind)
     with pytest.raises(fence.StreamDiverged):
         anchor_now(anchor_engine, registry, *diverged)
+    with anchor_engine.connect() as conn:
+        held_back = commitment_store.last_commitment(conn, *diverged)
+    assert held_back.batch_id not in {c.batch_id for c in pending_commitments(anchor_engine, 100)}, \
+        "the external anchor service's feed leaves fenced streams out"
+    with pytest.raises(fence.StreamDiverged):
+        anchor_batch(anchor_engine, registry, held_back)
 
     fence.declare_loss(anchor_engine, *behind, "test: the lost range is accepted", "test")
     after_loss = run_once(anchor_engine, registry, 1024)
