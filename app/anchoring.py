@@ -65,7 +65,10 @@ def _run_once(engine, client, settings: Settings, after_send) -> int:
         return 0
     log.info("anchoring run finished", extra={
         "commitments_created": len(report.committed), "commitments_anchored": len(report.outcomes),
-        "streams_failed": len(report.failures)})
+        "streams_failed": len(report.failures), "streams_fenced": len(report.skipped_fenced)})
+    for tenant_id, store_id in report.skipped_fenced:
+        print(f"warning: stream {tenant_id}/{store_id} is fenced after a restore (STREAM_FENCED): not anchored; "
+              "see docs/RESTORE.md", file=sys.stderr)
     for failure in report.failures:
         print(f"error: stream {failure.tenant_id}/{failure.store_id}: {failure.code}: {failure.message}",
               file=sys.stderr)

@@ -2,7 +2,7 @@
 tenant_id, store_id)`.
 
 Each worker caches the key records it has looked up (`Runtime.api_keys`, `app.db.key_cache.NotifiedCache`): any
-change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0004), which empties its
+change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0005), which empties its
 cache, and nothing is served from the cache unless the worker's LISTEN connection is live and verified; entries
 expire after API_KEY_CACHE_SECONDS regardless. So a revoked key is refused on its next request on every worker
 (tests/test_key_cache.py, through gunicorn). The bootstrap admin key from the environment is compared in constant
@@ -94,17 +94,22 @@ def require(permission: str, tenant_id: uuid.UUID | None = None, store_id: uuid.
     return principal
 
 
-def require_tenant_wide(permission: str, tenant_id: uuid.UUID | None) -> Principal:
+def require_tenant_wide(permission: str, tenant_id: uuid.UUID | None, agent_id: uuid.UUID | None = None) -> Principal:
     """Authenticate and check `permission` over the *whole* tenant: for tenant-wide resources (agent signing keys,
-    schemas, the tenant's API keys, admin reads). A store-scoped key is refused even within its own tenant.
+    schemas, admin reads of the whole tenant). A key limited to some stores is refused even within its own tenant,
+    and so is a key bound to one agent, except for a resource of that very agent (`agent_id`: its signing keys).
 
     :raise 401: no, unknown or revoked key.
-    :raise 403: the key lacks the permission, belongs to another tenant, or is limited to some stores.
+    :raise 403: the key lacks the permission, belongs to another tenant, is limited to some stores
+        (TENANT_SCOPE_REQUIRED), or is bound to another agent (AGENT_SCOPE_REQUIRED).
     """
     principal = require(permission, tenant_id)
     if principal.tenant_id is not None and principal.store_ids:
         raise NotPermitted("This API key is limited to some stores; this needs a key for the whole tenant.",
                            code="TENANT_SCOPE_REQUIRED")
+    if principal.agent_id is not None and principal.agent_id != agent_id:
+        raise NotPermitted("This API key is bound to one agent; it may manage only that agent's keys.",
+                           code="AGENT_SCOPE_REQUIRED")
     return principal
 
 

@@ -173,10 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_register_agent_key)
 
     from app import anchoring
+    from app import fence_cli
     from app import stream_logs_cli
     from app.verify import cli as verify_cli
 
     anchoring.register_cli(sub)
+    fence_cli.register_cli(sub)
     stream_logs_cli.register_cli(sub)
     verify_cli.register_cli(sub)
     return parser

@@ -192,6 +192,9 @@ def test_agent_keys_of_another_agent_or_tenant_are_refused(client, engine):
     neighbour_key = agent_key(engine, tenant, neighbour)
     url = f"/api/v1/agents/{agent}/api-keys"
     refused = client.post(url, json={}, headers=auth(neighbour_key))
+    assert refused.status_code == 403 and refused.json["code"] == "AGENT_SCOPE_REQUIRED"
+    unbound = api_key(engine, tenant, "read_write")
+    refused = client.post(url, json={}, headers=auth(unbound))
     assert refused.status_code == 403 and refused.json["code"] == "FORBIDDEN"
     assert client.get(url, headers=auth(neighbour_key)).status_code == 200
     other = api_key(engine, uuid.uuid4(), "admin")

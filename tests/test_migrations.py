@@ -18,7 +18,8 @@ from tests.support.pg import drop_database
 from tests.support.servers import ROOT
 
 EXPECTED_TABLES = {"streams", "events", "entity_versions", "agent_keys", "batch_commitments", "api_keys",
-                   "event_schemas", "stream_logs", "log_nodes", "log_checkpoints", "agent_registrations"}
+                   "event_schemas", "stream_logs", "log_nodes", "log_checkpoints", "agent_registrations",
+                   "stream_fences", "fence_audit"}
 
 
 @pytest.fixture

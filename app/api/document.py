@@ -37,7 +37,9 @@ ERROR_DESCRIPTIONS = {
     415: "A request body that is not `Content-Type: application/json`.",
     429: "Rate limit exceeded; retry after `Retry-After` seconds.",
     503: "The database (or, for anchoring, the chain) is unreachable or busy; retry after `Retry-After` seconds when "
-         "given.",
+         "given. On writes (ingest, commitments, anchoring) also `STREAM_FENCED`: after a restore the stream's "
+         "head is behind what was published, and writes wait until an operator heals it or declares the loss; "
+         "`STREAM_DIVERGED`: the restored stream disagrees with what was published (docs/RESTORE.md).",
 }
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},

@@ -56,6 +56,8 @@ from app.services.envelopes import ENTITY_TYPE_MAX
 from app.services.envelopes import EVENT_TYPE_MAX
 from app.services.envelopes import EventRejected
 from app.services.envelopes import is_storable_text
+from app.services.fence import StreamDiverged
+from app.services.fence import StreamFenced
 from app.services.health import REPLICA_STATES
 from app.ves.encoding import MAX_U32
 from app.ves.encoding import MAX_U64
@@ -1074,8 +1076,13 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     UnsupportedMediaType: 415,
     IntegrityFailure: 500,
     Unavailable: 503,
+    StreamFenced: 503,
+    StreamDiverged: 503,
 }
-"""Domain error class → HTTP status; a subclass answers as its nearest listed ancestor. Unlisted: 400."""
+"""Domain error class → HTTP status; a subclass answers as its nearest listed ancestor. Unlisted: 400.
+`StreamFenced` (`STREAM_FENCED`, with `Retry-After`) and `StreamDiverged` (`STREAM_DIVERGED`) are the writes
+refused on a stream fenced after a restore (docs/RESTORE.md, "After a restore: the fence"); listed so the document
+names them."""
 
 WWW_AUTHENTICATE = 'ApiKey realm="stateset-sequencer"'
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from app.commitment import Commitment
 from app.db.tables import batch_commitments
 from app.db.tables import events
+from app.db.tables import stream_fences
 from app.db.tables import streams
 
 _COLUMNS = [batch_commitments.c[name] for name in (
@@ -132,13 +133,18 @@ def read_leaf_inputs(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID
             for number, signing_hash, signature in rows]
 
 
-def unanchored_commitments(conn: Connection, limit: int | None = None) -> list[Commitment]:
-    """Every unanchored commitment of every stream, oldest first: by stream, then `sequence_start`."""
+def unanchored_commitments(conn: Connection, limit: int | None = None,
+                           skip_fenced: bool = False) -> list[Commitment]:
+    """Every unanchored commitment of every stream, oldest first: by stream, then `sequence_start`; with
+    `skip_fenced`, none of a stream fenced after a restore (`stream_fences`)."""
     query = (
         sa.select(*_COLUMNS)
         .where(batch_commitments.c.chain_tx_hash.is_(None))
         .order_by(batch_commitments.c.tenant_id, batch_commitments.c.store_id, batch_commitments.c.sequence_start)
     )
+    if skip_fenced:
+        query = query.where(~sa.exists().where(stream_fences.c.tenant_id == batch_commitments.c.tenant_id,
+                                               stream_fences.c.store_id == batch_commitments.c.store_id))
     if limit is not None:
         query = query.limit(limit)
     return [_record(row) for row in conn.execute(query)]

@@ -3,7 +3,7 @@ write of a batch. Both run on the transaction's own psycopg2 cursor (`engine.dba
 per-statement compile/execute work is skipped on the hot path; errors still surface as SQLAlchemy's.
 
 `open_stream` takes the stream's advisory lock and then reads, inside the SQL function `sequencer_open_stream`
-(alembic 0005): in READ COMMITTED a statement's snapshot is taken when it starts, so a plain statement that waits
+(alembic 0006): in READ COMMITTED a statement's snapshot is taken when it starts, so a plain statement that waits
 for the lock and reads could miss the previous holder's commit; the function's reads are statements of their own,
 after the lock. `write_stream_batch` MUST run after `open_stream` of the same stream in the same transaction.
 These two replace nine statements per stream (docs/PERFORMANCE.md "Where the time goes").
@@ -31,13 +31,15 @@ from app.db.stream_logs import LogWriteConflict
 class StreamState:
     """A stream as its lock holder sees it: the head, the sequenced events among those asked for (by event_id or
     command_id), the current versions of the entities asked for (absent means 0), and the log's size and compact
-    range (`log_size` None: the stream has no log row yet, i.e. size 0)."""
+    range (`log_size` None: the stream has no log row yet, i.e. size 0), and whether a fence row exists
+    (`app.services.fence`)."""
 
     head: int
     existing: list[ExistingEvent] = field(default_factory=list)
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
     log_size: int | None = None
     log_frontier: bytes = b""
+    fenced: bool = False
 
 
 _OPEN_STREAM = (
@@ -62,7 +64,7 @@ def open_stream(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, loc
                 entities: set[tuple[str, str]]) -> StreamState:
     """Take the stream's sequencing lock (`lock_key`, `locks.stream_lock_key`), create its `streams` row if
     missing and read everything sequencing needs of it: one call of the SQL function `sequencer_open_stream`
-    (alembic 0005), whose reads run after the lock is granted. Callers take the locks of several streams in
+    (alembic 0006), whose reads run after the lock is granted. Callers take the locks of several streams in
     ascending key order."""
     ordered = sorted(entities)
     params = {"t": str(tenant_id), "s": str(store_id), "lock_key": lock_key, "event_ids": [str(e) for e in event_ids],
@@ -80,8 +82,10 @@ def open_stream(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, loc
         elif kind == 2:
             state.existing.append(ExistingEvent(_uuid(event_id), _uuid(command_id), int(n), bytes(a), _bytes(b),
                                                 bytes(c), _bytes(d), at))
-        else:
+        elif kind == 3:
             state.versions[(entity_type, entity_id)] = int(n)
+        else:
+            state.fenced = True
     return state
 
 

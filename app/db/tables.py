@@ -329,3 +329,56 @@ event_schemas.append_column(_ts("updated_at", nullable=False, default_now=True))
 event_schemas.append_column(Column("created_by", Text, nullable=True))
 event_schemas.append_constraint(
     CheckConstraint("status IN ('active', 'deprecated', 'archived')", name="status_known"))
+
+_fence_receipt = _hash32("receipt_hash", nullable=True)
+_fence_root = _hash32("state_root", nullable=True)
+_fence_log_root = _hash32("log_root", nullable=True)
+
+stream_fences = Table(
+    "stream_fences",
+    metadata,
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("code", Text, nullable=False),
+    Column("published_sequence", BigInteger, nullable=False),
+    Column("receipt_sequence", BigInteger),
+    _fence_receipt[0],
+    _fence_root[0],
+    Column("log_tree_size", BigInteger),
+    _fence_log_root[0],
+    Column("sources", Text, nullable=False),
+    Column("database_head", BigInteger, nullable=False),
+    _ts("fenced_at", nullable=False, default_now=True),
+    PrimaryKeyConstraint("tenant_id", "store_id"),
+    _fence_receipt[1],
+    _fence_root[1],
+    _fence_log_root[1],
+    CheckConstraint("code IN ('STREAM_FENCED', 'STREAM_DIVERGED')", name="code_known"),
+    CheckConstraint("published_sequence >= 1", name="published_sequence_positive"),
+    CheckConstraint("(receipt_sequence IS NULL) = (receipt_hash IS NULL)", name="receipt_pair"),
+    CheckConstraint("(log_tree_size IS NULL) = (log_root IS NULL)", name="checkpoint_pair"),
+)
+"""Streams refused writes after a restore (docs/RESTORE.md, "After a restore: the fence"): the database head is
+behind what was published beyond it (`STREAM_FENCED`), or disagrees with it (`STREAM_DIVERGED`). The ingest
+transaction reads this table by primary key under the stream lock; a row exists only while the stream is fenced."""
+
+fence_audit = Table(
+    "fence_audit",
+    metadata,
+    Column("audit_id", BigInteger, primary_key=True, autoincrement=True),
+    _uuid("tenant_id"),
+    _uuid("store_id"),
+    Column("action", Text, nullable=False),
+    Column("code", Text),
+    Column("published_sequence", BigInteger),
+    Column("database_head", BigInteger),
+    Column("actor", Text),
+    Column("reason", Text),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _ts("recorded_at", nullable=False, default_now=True),
+    CheckConstraint("action IN ('fenced', 'diverged', 'healed', 'loss_declared')", name="action_known"),
+)
+"""Every fence decision (fenced, diverged, healed, loss_declared), append-only by convention: who, why, when, and
+the heads compared."""
+
+Index("ix_fence_audit_tenant_id_store_id", fence_audit.c.tenant_id, fence_audit.c.store_id, fence_audit.c.audit_id)

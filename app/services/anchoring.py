@@ -45,6 +45,7 @@ from app.errors import SequencerError
 from app.errors import Unavailable
 from app.metrics import ANCHORED_TOTAL
 from app.services import commitments as commitment_service
+from app.services import fence as fence_service
 from app.ves.encoding import to_hex
 
 log = logging.getLogger("stateset_sequencer.anchoring")
@@ -120,6 +121,7 @@ class RunReport:
     committed: list[Commitment] = field(default_factory=list)
     outcomes: list[AnchorOutcome] = field(default_factory=list)
     failures: list[StreamFailure] = field(default_factory=list)
+    skipped_fenced: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -294,12 +296,19 @@ def anchor_stream_through(engine: Engine, client: RegistryClient, target: Commit
     return outcome
 
 
-def commit_all_pending(engine: Engine, max_events: int) -> list[Commitment]:
-    """Commit every stream's uncommitted events in commitments of at most `max_events` events each."""
+def commit_all_pending(engine: Engine, max_events: int,
+                       skipped: set[tuple[uuid.UUID, uuid.UUID]] | None = None) -> list[Commitment]:
+    """Commit every stream's uncommitted events in commitments of at most `max_events` events each, except on
+    streams fenced after a restore (added to `skipped`): a new range there could never match what was anchored."""
     created: list[Commitment] = []
     with engine.connect() as conn:
         pending = store.streams_with_uncommitted_events(conn)
+        fenced = fence_service.fenced_streams(conn)
     for tenant_id, store_id, _head, _committed in pending:
+        if (tenant_id, store_id) in fenced:
+            if skipped is not None:
+                skipped.add((tenant_id, store_id))
+            continue
         while (record := commitment_service.commit_pending(engine, tenant_id, store_id, max_events)) is not None:
             created.append(record)
     return created
@@ -317,8 +326,9 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
     """One cron run: check the chain, take the run lock, commit pending events, anchor every stream oldest first.
 
     Checks the chain before changing anything: ChainError propagates with the database untouched. A second
-    concurrent run returns `lock_busy`. A ForkDetected or TransactionReverted stops only that stream (a
-    StreamFailure); ChainUnavailable and ReceiptTimeout abort the run (raised).
+    concurrent run returns `lock_busy`. Streams fenced after a restore are neither committed nor anchored
+    (`skipped_fenced`). A ForkDetected or TransactionReverted stops only that stream (a StreamFailure);
+    ChainUnavailable and ReceiptTimeout abort the run (raised).
     """
     check_chain(client)
     report = RunReport()
@@ -327,10 +337,15 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
             log.info("another anchoring run holds the lock; exiting")
             report.lock_busy = True
             return report
-        report.committed = commit_all_pending(engine, max_events)
+        skipped: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        report.committed = commit_all_pending(engine, max_events, skipped)
         with engine.connect() as conn:
             unanchored = store.unanchored_commitments(conn)
+            fenced = fence_service.fenced_streams(conn)
         for (tenant_id, store_id), stream_commitments in _group_by_stream(unanchored).items():
+            if (tenant_id, store_id) in fenced:
+                skipped.add((tenant_id, store_id))
+                continue
             for commitment in stream_commitments:
                 try:
                     report.outcomes.append(anchor_commitment(engine, client, commitment, after_send))
@@ -341,6 +356,10 @@ def run_once(engine: Engine, client: RegistryClient, max_events: int,
                         "batch_id": str(commitment.batch_id), "code": code, "error": str(error)})
                     report.failures.append(StreamFailure(tenant_id, store_id, commitment.batch_id, code, str(error)))
                     break
+        report.skipped_fenced = sorted(skipped, key=lambda stream: (str(stream[0]), str(stream[1])))
+        for tenant_id, store_id in report.skipped_fenced:
+            log.warning("stream fenced after a restore; not committed or anchored", extra={
+                "tenant_id": str(tenant_id), "store_id": str(store_id), "code": fence_service.FENCED})
     return report
 
 
@@ -411,6 +430,8 @@ def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, sto
         with run_lock(engine) as taken:
             if not taken:
                 raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
+            with engine.connect() as conn:
+                fence_service.check_writable(conn, tenant_id, store_id)
             target = target_commitment(engine, tenant_id, store_id, sequence_start, sequence_end, max_events)
             return anchor_stream_through(engine, client, target, deadline=deadline)
 
@@ -541,13 +562,16 @@ def anchor_batch(engine: Engine, client: RegistryClient, commitment: Commitment,
         with run_lock(engine) as taken:
             if not taken:
                 raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
+            with engine.connect() as conn:
+                fence_service.check_writable(conn, commitment.tenant_id, commitment.store_id)
             return anchor_stream_through(engine, client, commitment, deadline=deadline)
 
 
 def pending_commitments(engine: Engine, limit: int) -> list[Commitment]:
-    """Every stream's unanchored commitments, oldest first per stream, at most `limit` (the anchor service's feed)."""
+    """Every stream's unanchored commitments, oldest first per stream, at most `limit` (the anchor service's feed),
+    without those of streams fenced after a restore (docs/RESTORE.md, "After a restore: the fence")."""
     with engine.connect() as conn:
-        return store.unanchored_commitments(conn, limit)
+        return store.unanchored_commitments(conn, limit, skip_fenced=True)
 
 
 @dataclass(frozen=True)

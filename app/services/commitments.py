@@ -23,6 +23,7 @@ from app.errors import Conflict
 from app.errors import NotFound
 from app.errors import IntegrityFailure
 from app.metrics import COMMITMENTS_TOTAL
+from app.services import fence as fence_service
 from app.ves.hashing import ZERO_HASH
 from app.ves.hashing import stream_id
 from app.ves.merkle import InclusionProof
@@ -108,13 +109,20 @@ def _leaves(tenant_id: uuid.UUID, store_id: uuid.UUID, start: int, end: int,
 
 
 def create_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, sequence_start: int | None = None,
-                      sequence_end: int | None = None, max_events: int = DEFAULT_MAX_EVENTS) -> Commitment:
+                      sequence_end: int | None = None, max_events: int = DEFAULT_MAX_EVENTS,
+                      batch_id: uuid.UUID | None = None,
+                      expect_roots: tuple[bytes, bytes] | None = None) -> Commitment:
     """Commit the stream's next range in one transaction under the stream's commitment lock.
 
-    The new state root chains from the previous commitment's (32 zero bytes at genesis). Errors as `plan_range`.
+    The new state root chains from the previous commitment's (32 zero bytes at genesis). Errors as `plan_range`;
+    a stream fenced after a restore is refused (StreamFenced/StreamDiverged: a new range could never match what was
+    anchored). Healing (app/services/heal.py) re-creates an exported commitment: its `batch_id`, and `expect_roots`
+    `(merkle_root, new_state_root)` that MUST come out (else CommitmentIntegrityError, nothing written).
     """
     with engine.begin() as conn:
         lock_transaction(conn, commitment_lock_key(tenant_id, store_id))
+        if expect_roots is None:
+            fence_service.check_writable(conn, tenant_id, store_id)
         previous = store.last_commitment(conn, tenant_id, store_id)
         head_sequence, _ = store.stream_positions(conn, tenant_id, store_id)
         start, end = plan_range(previous.sequence_end if previous else 0, head_sequence, sequence_start,
@@ -122,12 +130,15 @@ def create_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID,
         leaves = _leaves(tenant_id, store_id, start, end, store.read_leaf_inputs(conn, tenant_id, store_id, start, end))
         root = build_tree(leaves)[-1][0]
         prev_state_root = previous.new_state_root if previous else ZERO_HASH
+        new_state_root = state_root(stream_id(tenant_id, store_id), prev_state_root, root, start, end, len(leaves))
+        if expect_roots is not None and expect_roots != (root, new_state_root):
+            raise CommitmentIntegrityError(f"The re-created commitment {start}..{end} has other roots than the "
+                                           "exported one; nothing was written.")
         record = store.insert_commitment(
             conn, tenant_id=tenant_id, store_id=store_id, sequence_start=start, sequence_end=end,
             padded_leaf_count=padded_leaf_count(len(leaves)), tree_depth=tree_depth(len(leaves)), merkle_root=root,
             prev_state_root=prev_state_root,
-            new_state_root=state_root(stream_id(tenant_id, store_id), prev_state_root, root, start, end, len(leaves)),
-            ves_version=COMMITMENT_VES_VERSION,
+            new_state_root=new_state_root, ves_version=COMMITMENT_VES_VERSION, batch_id=batch_id,
         )
         store.advance_last_committed(conn, tenant_id, store_id, end)
     COMMITMENTS_TOTAL.inc()

@@ -43,6 +43,7 @@ from app.services.envelopes import event_id_of
 from app.services.envelopes import parse_signed_envelope
 from app.services.envelopes import parse_unsigned_event
 from app.services.envelopes import verify_agent_signature
+from app.services import fence as fence_service
 from app.services.schemas import SchemaValidator
 from app.services.stream_logs import plan_log_growth
 from app.ves import hashing
@@ -197,6 +198,60 @@ def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, s
     return outcome
 
 
+class ReplayDiverged(Conflict):
+    """A replayed event did not get the number and receipt hash the export says it had; nothing was written."""
+
+    code = "REPLAY_DIVERGED"
+
+
+class ReplayRejected(Conflict):
+    """A replayed event failed a check it passed when it was first sequenced (its key, its signature); nothing was
+    written."""
+
+    code = "REPLAY_REJECTED"
+
+
+def replay_events(engine: Engine, settings: Settings, signer: ReceiptSigner, parsed: list[ParsedEvent],
+                  sequenced_at: datetime.datetime, expected: dict[uuid.UUID, tuple[int, bytes]],
+                  actor: str = "heal") -> IngestOutcome:
+    """Re-sequence events that were sequenced before a restore, in their original order and with their original
+    `sequenced_at` (app/services/heal.py): agent keys and signatures are checked at that moment, schemas are not
+    (they were when the events were first accepted), and a `STREAM_FENCED` stream accepts them.
+
+    Every new event MUST get the `(sequence_number, receipt_hash)` in `expected` (keyed by event id), else the
+    whole transaction rolls back (ReplayDiverged). The stream's fence lifts in the same transaction once its head
+    reaches the published one (`fence.after_replay`).
+    """
+    started = time.perf_counter()
+    outcome = IngestOutcome(batch_id=uuid.uuid4())
+    with _transaction(engine, outcome) as conn:
+        signed_events = [e for e in parsed if e.agent_signature is not None]
+        keys, _ = sequencing.read_keys_and_schemas(
+            conn, {(e.tenant_id, e.fields.source_agent_id, e.fields.agent_key_id) for e in signed_events}, set())
+        signed = _check_agent_keys(keys, outcome, signed_events, sequenced_at)
+        kept = {id(e) for e in signed}
+        parsed = [e for e in parsed if e.agent_signature is None or id(e) in kept]
+        _answer_replays_of_deferred(conn, signer, outcome)
+        if outcome.rejections:
+            first = outcome.rejections[0]
+            raise ReplayRejected(f"A replayed event was rejected ({first.reason}: {first.message}; event_id: "
+                                 f"{first.event_id}); nothing was written.")
+        _sequence(conn, signer, outcome, parsed, sequenced_at, _Replay(expected, actor))
+    _finish(outcome, parsed)
+    if outcome.rejections:
+        first = outcome.rejections[0]
+        raise ReplayRejected(f"A replayed event was rejected ({first.reason}: {first.message}; event_id: "
+                             f"{first.event_id}).")
+    _record(outcome, started, len(parsed))
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Replay:
+    expected: dict[uuid.UUID, tuple[int, bytes]]
+    actor: str
+
+
 def _check_batch_size(events: list, limit: int) -> None:
     if len(events) > limit:
         raise TooLarge(f"The request has {len(events)} events; at most {limit} are allowed per batch "
@@ -299,7 +354,7 @@ def _answer_replays_of_deferred(conn: Connection, signer: ReceiptSigner, outcome
 
 
 def _sequence(conn: Connection, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
-              sequenced_at: datetime.datetime) -> None:
+              sequenced_at: datetime.datetime, replay: _Replay | None = None) -> None:
     """Stage 2, in the request's transaction: streams locked in ascending key order so two requests never
     deadlock."""
     by_stream: "OrderedDict[tuple[uuid.UUID, uuid.UUID], list[ParsedEvent]]" = OrderedDict()
@@ -307,7 +362,7 @@ def _sequence(conn: Connection, signer: ReceiptSigner, outcome: IngestOutcome, p
         by_stream.setdefault(event.stream, []).append(event)
     for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
         outcome.streams.append(_sequence_stream(conn, signer, outcome, stream, by_stream[stream], sequenced_at,
-                                                outcome.receipts_by_index))
+                                                outcome.receipts_by_index, replay))
 
 
 def _finish(outcome: IngestOutcome, parsed: list[ParsedEvent]) -> None:
@@ -321,11 +376,13 @@ def _finish(outcome: IngestOutcome, parsed: list[ParsedEvent]) -> None:
 
 def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream: tuple[uuid.UUID, uuid.UUID],
                      batch: list[ParsedEvent], sequenced_at: datetime.datetime,
-                     receipts: dict[int, Receipt]) -> StreamOutcome:
+                     receipts: dict[int, Receipt], heal: _Replay | None = None) -> StreamOutcome:
     tenant_id, store_id = stream
     state = sequencing.open_stream(
         conn, tenant_id, store_id, stream_lock_key(tenant_id, store_id), [e.event_id for e in batch],
         [e.fields.command_id for e in batch if e.fields.command_id is not None], {e.entity for e in batch})
+    # The fence check, under the lock: its row is read only when open_stream saw one (a restored stream).
+    fence = fence_service.check_writable(conn, tenant_id, store_id, healing=heal is not None) if state.fenced else None
     head = state.head
     by_event_id = {row.event_id: row for row in state.existing}
     by_command_id = {row.command_id: row for row in state.existing if row.command_id is not None}
@@ -352,6 +409,9 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
         head += 1
         versions[event.entity] = touched_versions[event.entity] = current + 1
         receipt_hash = hashing.receipt_hash(tenant_id, store_id, event.event_id, head, event.event_signing_hash)
+        if heal is not None and heal.expected.get(event.event_id) != (head, receipt_hash):
+            raise ReplayDiverged(f"Replayed event {event.event_id} would be sequence {head} with another receipt "
+                                 "than the export's; nothing was written.")
         signature = signer.sign(receipt_hash)
         rows.append(_event_row(event, head, current + 1, sequenced_at, receipt_hash, signature))
         sequenced = ExistingEvent(event.event_id, event.fields.command_id, head, event.event_signing_hash,
@@ -363,6 +423,8 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
     if rows:
         growth = plan_log_growth(tenant_id, store_id, state.log_size, state.log_frontier, rows)
         sequencing.write_stream_batch(conn, tenant_id, store_id, rows, touched_versions, head, growth)
+    if fence is not None:
+        fence_service.after_replay(conn, fence, head, heal.actor)
     return StreamOutcome(tenant_id, store_id, start if rows else None, head if rows else None, head)
 
 

@@ -73,6 +73,11 @@ async function main() {
   const minted = await http('POST', '/api/v1/admin/api-keys', { body: { tenant_id: tenant, permissions: 'read_write', agent_id: agentId } });
   must('setup.agent_api_key', () => assert(typeof minted.json?.api_key === 'string', `status ${minted.status}: ${minted.text}`));
   const agentKey = minted.json.api_key;
+  // Schemas are tenant-wide: changing them takes a key for the whole tenant that is not bound to one agent
+  // (docs/SECURITY.md); the original lets any write key of the tenant.
+  const tenantWide = await http('POST', '/api/v1/admin/api-keys', { body: { tenant_id: tenant, permissions: 'read_write' } });
+  must('setup.tenant_api_key', () => assert(typeof tenantWide.json?.api_key === 'string', `status ${tenantWide.status}: ${tenantWide.text}`));
+  const tenantKey = tenantWide.json.api_key;
   const events = ['order.created', 'order.paid', 'order.shipped'].map((type) => v.newPlaintextEvent(agent, {
     store_id: store, event_id: crypto.randomUUID(), entity_type: 'order', entity_id: 'ORD-9', event_type: type,
     created_at: v.chronoRfc3339() }, { type }));
@@ -175,34 +180,34 @@ async function main() {
   check('agents.register_disabled', () => { eq(register.status, 403, 'status'); eq(register.json?.code, 'REGISTRATION_DISABLED', 'code'); });
 
   // Schemas (src/api/handlers/schemas.rs). Registration is issue 11's route: the original's body first, ours else.
-  let schemaReg = await http('POST', '/api/v1/schemas', { key: agentKey, body: { tenantId: tenant, eventType: 'order.paid',
+  let schemaReg = await http('POST', '/api/v1/schemas', { key: tenantKey, body: { tenantId: tenant, eventType: 'order.paid',
     schemaJson: { type: 'object', required: ['type'] } } });
   if (schemaReg.status === 400) {
-    schemaReg = await http('POST', '/api/v1/schemas', { key: agentKey, body: { tenant_id: tenant, event_type: 'order.paid',
+    schemaReg = await http('POST', '/api/v1/schemas', { key: tenantKey, body: { tenant_id: tenant, event_type: 'order.paid',
       schema: { type: 'object', required: ['type'] } } });
   }
   must('setup.schema', () => assert([200, 201].includes(schemaReg.status), `status ${schemaReg.status}: ${schemaReg.text}`));
-  const versions = await http('GET', '/api/v1/schemas/event-type/order.paid', { key: agentKey, query: { tenant_id: tenant, event_type: 'order.paid' } });
+  const versions = await http('GET', '/api/v1/schemas/event-type/order.paid', { key: tenantKey, query: { tenant_id: tenant, event_type: 'order.paid' } });
   check('schemas.by_event_type', () => { eq(versions.status, 200, 'status'); eq(versions.json.count, 1, 'count'); });
   const schemaId = versions.json?.schemas?.[0]?.id;
-  const byId = await http('GET', `/api/v1/schemas/${schemaId}`, { key: agentKey });
+  const byId = await http('GET', `/api/v1/schemas/${schemaId}`, { key: tenantKey });
   check('schemas.schema_response', () => {
     eq(byId.status, 200, 'status');
     keys(byId.json, ['id', 'tenantId', 'eventType', 'version', 'schemaJson', 'status', 'compatibility', 'description',
       'createdAt', 'updatedAt', 'createdBy'], 'SchemaResponse');
     assert(isUuid(byId.json.id), 'id'); eq(byId.json.status, 'active', 'status');
   });
-  const withVersion = await http('GET', '/api/v1/schemas/event-type/order.paid', { key: agentKey, query: { tenant_id: tenant, event_type: 'order.paid', version: 1 } });
+  const withVersion = await http('GET', '/api/v1/schemas/event-type/order.paid', { key: tenantKey, query: { tenant_id: tenant, event_type: 'order.paid', version: 1 } });
   check('schemas.by_event_type_version', () => { eq(withVersion.status, 200, 'status'); eq(withVersion.json.schema?.id, schemaId, 'schema.id'); });
-  const latest = await http('GET', '/api/v1/schemas/event-type/order.paid/latest', { key: agentKey, query: { tenant_id: tenant, event_type: 'order.paid' } });
+  const latest = await http('GET', '/api/v1/schemas/event-type/order.paid/latest', { key: tenantKey, query: { tenant_id: tenant, event_type: 'order.paid' } });
   check('schemas.latest', () => { eq(latest.status, 200, 'status'); eq(latest.json.id, schemaId, 'id'); });
-  const invalid = await http('POST', '/api/v1/schemas/validate', { key: agentKey, body: { tenantId: tenant, eventType: 'order.paid', payload: {} } });
+  const invalid = await http('POST', '/api/v1/schemas/validate', { key: tenantKey, body: { tenantId: tenant, eventType: 'order.paid', payload: {} } });
   check('schemas.validate', () => {
     eq(invalid.status, 200, 'status'); keys(invalid.json, ['valid', 'schemaId', 'schemaVersion', 'errors'], 'ValidationResponse');
     eq(invalid.json.valid, false, 'valid'); eq(invalid.json.schemaId, schemaId, 'schemaId');
     invalid.json.errors.forEach((e) => keys(e, ['path', 'message'], 'ValidationErrorResponse'));
   });
-  const status = await http('PUT', `/api/v1/schemas/${schemaId}/status`, { key: agentKey, body: { status: 'deprecated' } });
+  const status = await http('PUT', `/api/v1/schemas/${schemaId}/status`, { key: tenantKey, body: { status: 'deprecated' } });
   check('schemas.update_status', () => eq(JSON.stringify(status.json), JSON.stringify({ success: true, schema_id: schemaId, new_status: 'deprecated' }), 'body'));
   const deleted = await http('DELETE', `/api/v1/schemas/${schemaId}`);
   check('schemas.delete', () => eq(JSON.stringify(deleted.json), JSON.stringify({ success: true, deleted_schema_id: schemaId }), 'body'));

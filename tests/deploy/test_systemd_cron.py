@@ -99,6 +99,20 @@ def test_crontab_line_is_well_formed(repo_root):
     subprocess.run(["sh", "-n", "-c", command], check=True)
 
 
+def test_watermark_crontab_line_is_well_formed(repo_root):
+    lines = [line for line in (repo_root / "deploy" / "cron" / "stateset-sequencer-watermark.cron").read_text()
+             .splitlines() if line.strip() and not line.startswith("#")]
+    jobs = [line for line in lines if not re.match(r"^[A-Z_]+=", line)]
+    assert len(jobs) == 1
+    minute, hour, dom, month, dow, user, command = jobs[0].split(None, 6)
+    ranges = [(minute, 0, 59), (hour, 0, 23), (dom, 1, 31), (month, 1, 12), (dow, 0, 7)]
+    assert all(cron_field_ok(field, low, high) for field, low, high in ranges)
+    assert user == "stateset-sequencer" and "%" not in command, "cron turns % into a newline"
+    assert 'stateset-sequencer-admin export-watermark --out "$WATERMARK_DIR/latest.json"' in command
+    assert "WATERMARK_DIR=/var/backups/stateset-sequencer/watermarks" in lines
+    subprocess.run(["sh", "-n", "-c", command], check=True)
+
+
 def test_env_example_sets_only_settings_the_app_reads(repo_root, known_setting_names):
     lines = (repo_root / "deploy/systemd/sequencer.env.example").read_text().splitlines()
     names = {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}

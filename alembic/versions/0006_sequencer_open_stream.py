@@ -2,21 +2,21 @@
 
 Ingest's hot path (app/db/sequencing.py `open_stream`). One round trip instead of two: the function takes
 `pg_advisory_xact_lock(lock_key)`, creates the `streams` row if missing, then returns the head, the log's size
-and compact range, the already sequenced events among `event_ids`/`command_ids` and the current versions of the
-given entities. The reads are statements after the lock inside a VOLATILE function, so under READ COMMITTED each
+and compact range, the already sequenced events among `event_ids`/`command_ids`, the current versions of the
+given entities, and whether the stream has a fence (alembic 0004: ingest then reads the fence itself and refuses). The reads are statements after the lock inside a VOLATILE function, so under READ COMMITTED each
 takes a snapshot after the lock was granted and sees the previous holder's commit (a read in the statement that
 waited for the lock would not). Parameters are qualified with the function's name (message-db's convention).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 17:40:00
 """
 
 from alembic import op
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
@@ -53,7 +53,11 @@ BEGIN
       FROM unnest(sequencer_open_stream.entity_types, sequencer_open_stream.entity_ids) AS w(entity_type, entity_id)
       JOIN entity_versions v ON v.tenant_id = sequencer_open_stream.tenant_id
        AND v.store_id = sequencer_open_stream.store_id AND v.entity_type = w.entity_type
-       AND v.entity_id = w.entity_id;
+       AND v.entity_id = w.entity_id
+    UNION ALL
+    SELECT 4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+      FROM stream_fences f
+     WHERE f.tenant_id = sequencer_open_stream.tenant_id AND f.store_id = sequencer_open_stream.store_id;
 END
 $$
 """
