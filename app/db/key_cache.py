@@ -143,3 +143,17 @@ class ChangeAcknowledgements:
             self._conn.close()
         except Exception:  # noqa: BLE001 - best effort
             pass
+
+
+def engine_connector(engine) -> Callable[[], object]:
+    """A function opening a new psycopg2 connection to `engine`'s database (for `ChangeAcknowledgements` where the
+    caller has no listener at hand: the admin CLI, service functions called without one)."""
+    import psycopg2
+
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs = {**kwargs, "application_name": "stateset-sequencer-revocation", "connect_timeout": 2}
+
+    def connect():
+        return psycopg2.connect(*args, **kwargs)
+
+    return connect

@@ -21,7 +21,6 @@ the listener NOTIFYs the payload back on another channel, so whoever made the ch
 listener (every worker of every replica) has acted on it.
 """
 
-
 from __future__ import annotations
 
 import contextlib
@@ -37,6 +36,7 @@ from collections.abc import Iterator
 import psycopg2
 
 log = logging.getLogger("stateset_sequencer.listener")
+
 LISTENER_APPLICATION_NAME = "stateset-sequencer-listener"
 """`application_name` of every listener connection (pg_stat_activity shows who must acknowledge a change)."""
 

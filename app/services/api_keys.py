@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from app.db import api_keys as store
 from app.db.api_keys import ApiKeyRecord
 from app.db.key_cache import ChangeAcknowledgements
+from app.db.key_cache import engine_connector
 from app.db.notify import LISTENER_APPLICATION_NAME
 from app.errors import InvalidRequest
 from app.errors import NotFound
@@ -120,17 +121,17 @@ REVOCATION_ACK_WAIT_SECONDS = 2.0
 
 
 def revoke_api_key(engine: Engine, key_id: uuid.UUID, connect_listener=None) -> bool:
-    """Revoke `key_id` (first revocation time wins). With `connect_listener` (a function returning a connection to
-    the listen URL: `StreamListener.new_connection`), return only once every listener connection open on the
+    """Revoke `key_id` (first revocation time wins), and return only once every listener connection open on the
     database — every worker of every replica — has emptied its key cache (at most REVOCATION_ACK_WAIT_SECONDS;
-    a warning names how many did not answer), so the key is refused by every worker from the next request on."""
+    a warning names how many did not answer), so the key is refused by every worker from the next request on.
+    The acknowledgements are awaited on a connection from `connect_listener` (the listen URL's:
+    `StreamListener.new_connection`), else on a new connection to `engine`'s database."""
     acknowledgements = None
-    if connect_listener is not None:
-        try:
-            acknowledgements = ChangeAcknowledgements(connect_listener)
-        except Exception as exc:  # noqa: BLE001 - revoking must not depend on LISTEN working
-            audit.warning("API key revocation: cannot listen for acknowledgements",
-                          extra={"error_type": type(exc).__name__})
+    try:
+        acknowledgements = ChangeAcknowledgements(connect_listener or engine_connector(engine))
+    except Exception as exc:  # noqa: BLE001 - revoking must not depend on LISTEN working
+        audit.warning("API key revocation: cannot listen for acknowledgements",
+                      extra={"error_type": type(exc).__name__})
     try:
         with engine.begin() as conn:
             found = store.revoke_api_key(conn, key_id)
