@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 import uuid
 
 from typing import TYPE_CHECKING
@@ -34,6 +35,10 @@ BLUEPRINTS = (
     "app.api.streams",
     "app.console",
 )
+
+DEFAULT_RECURSION_LIMIT = 1000
+"""CPython's default. py_ecc (imported by eth_account, web3) raises the process-wide limit to 100000 at import, which
+would let a recursive parser overflow the C stack (a SIGSEGV, not a RecursionError) long before the guard fires."""
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -73,6 +78,11 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=0, x_port=0)
 
     @app.before_request
+    def _keep_recursion_limit():
+        if sys.getrecursionlimit() != DEFAULT_RECURSION_LIMIT:  # a module imported lazily raised it again
+            restore_recursion_limit()
+
+    @app.before_request
     def _assign_request_id():
         supplied = request.headers.get("X-Request-ID", "")
         g.request_id = supplied if _REQUEST_ID.match(supplied) else str(uuid.uuid4())
@@ -101,7 +111,14 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     init_metrics(app, settings, app.extensions["sequencer"].engine)
     register_routes(app, BLUEPRINTS)
     limit_public_registration(app, limiter, settings)
+    restore_recursion_limit()
     return app
+
+
+def restore_recursion_limit() -> None:
+    """Put the process-wide recursion limit back to CPython's default after imports that raise it (py_ecc). The
+    web worker never needs deep recursion: request bodies are bounded to MAX_JSON_DEPTH before they are parsed."""
+    sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT)
 
 
 def register_routes(app: "Flask", blueprint_modules: tuple[str, ...]) -> None:

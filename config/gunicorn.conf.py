@@ -19,6 +19,7 @@ from app.serving import prepare_master  # noqa: E402
 from app.serving import announce_listening  # noqa: E402
 from app.serving import quit_once  # noqa: E402
 from app.serving import worker_exited  # noqa: E402
+from app import restore_recursion_limit  # noqa: E402
 
 _settings = load_settings_or_exit()
 
@@ -46,6 +47,7 @@ def on_starting(server):
 
 def post_worker_init(worker):
     quit_once(worker)
+    restore_recursion_limit()
 
 
 def child_exit(server, worker):

@@ -72,6 +72,7 @@ def test_schemathesis_finds_no_mismatch_and_no_server_error(anchored_server, tmp
     elapsed = time.monotonic() - started
     output = result.stdout + result.stderr
     print(output[-20000:])
+    print("command:", " ".join(command))
     print(f"schemathesis: {elapsed:.1f} s, seed {SEED}, {MAX_EXAMPLES} examples per operation and phase")
     assert result.returncode == 0, output[-20000:]
     assert "positive_data_acceptance_or_rule" in output or "Test cases:" in output, output[-2000:]
