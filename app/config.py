@@ -57,6 +57,8 @@ class Settings:
     sequencer_id: str = "stateset-sequencer"
     db_migrate_on_startup: bool = True
     schema_validation_mode: str = "enforce"
+    schema_validation_timeout_ms: int = 1000
+    page_max_bytes: int = 4 * 1024 * 1024
     rate_limit_per_minute: int = 12000
     rate_limit_max_entries: int = 10000
     rate_limit_window_seconds: int = 60
@@ -109,6 +111,8 @@ class Settings:
             sequencer_id=env.get("SEQUENCER_ID", _nonempty) or "stateset-sequencer",
             db_migrate_on_startup=env.bool("DB_MIGRATE_ON_STARTUP", True),
             schema_validation_mode=env.get("SCHEMA_VALIDATION_MODE", _schema_mode) or "enforce",
+            schema_validation_timeout_ms=env.int("SCHEMA_VALIDATION_TIMEOUT_MS", 1000, minimum=1, maximum=60000),
+            page_max_bytes=env.int("PAGE_MAX_BYTES", 4 * 1024 * 1024, minimum=64 * 1024),
             rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 12000, minimum=0),
             rate_limit_max_entries=env.int("RATE_LIMIT_MAX_ENTRIES", 10000, minimum=1),
             rate_limit_window_seconds=env.int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=86400),

@@ -61,7 +61,7 @@ def init_app(app: Flask, settings: Settings) -> Runtime:
         settings=settings,
         engine=engine,
         signer=ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key),
-        schemas=SchemaValidator(engine, settings.schema_validation_mode),
+        schemas=SchemaValidator(engine, settings.schema_validation_mode, settings.schema_validation_timeout_ms / 1000),
         long_polls=LongPolls(make_listener(settings, engine), settings.long_poll_slots_per_worker),
         read_engine=make_read_engine(settings),
     )

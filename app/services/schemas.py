@@ -28,6 +28,12 @@ from app.errors import NotFound
 from app.services.envelopes import EventRejected
 from app.services.envelopes import ParsedEvent
 from app.services.envelopes import is_storable_json
+from app.services.schema_patterns import FORMAT_CHECKER
+from app.services.schema_patterns import LinearValidator
+from app.services.schema_patterns import UnsupportedPattern
+from app.services.schema_patterns import ValidationTimedOut
+from app.services.schema_patterns import linear_validation
+from app.services.schema_patterns import unsupported_patterns
 
 log = logging.getLogger("stateset_sequencer.schemas")
 audit = logging.getLogger("stateset_sequencer.audit")
@@ -50,6 +56,12 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise InvalidRequest(f"schema is not a valid JSON Schema (at {where}: {exc.message[:200]}).",
                          code="INVALID_SCHEMA") from None
+    unsupported = unsupported_patterns(schema)
+    if unsupported:
+        where, pattern = unsupported[0]
+        raise InvalidRequest(
+            f"schema uses a regular expression the sequencer cannot evaluate in linear time (RE2 syntax: no "
+            f"backreferences or lookaround): {pattern[:100]!r} at {where[:200]}.", code="SCHEMA_PATTERN_UNSUPPORTED")
     lock_key = int.from_bytes(hashlib.sha256(b"SEQ_SCHEMA_LOCK_V1" + tenant_id.bytes + event_type.encode()).digest()[:8],
                               "big", signed=True)
     with engine.begin() as conn:
@@ -81,9 +93,10 @@ def describe_error(error: jsonschema.ValidationError) -> str:
 class SchemaValidator:
     """Validates payloads against the latest schema of their event type, caching compiled validators per worker."""
 
-    def __init__(self, engine: Engine, mode: str):
+    def __init__(self, engine: Engine, mode: str, timeout_seconds: float = 1.0):
         self.engine = engine
         self.mode = mode
+        self.timeout_seconds = timeout_seconds
         self._compiled: dict[tuple[uuid.UUID, str, int], Draft202012Validator] = {}
         self._lock = threading.Lock()
 
@@ -95,7 +108,12 @@ class SchemaValidator:
         pairs = {(e.tenant_id, e.fields.event_type) for e in plain}
         with self.engine.connect() as conn:
             latest = store.latest_versions(conn, pairs)
+        with linear_validation(self.timeout_seconds):
+            return self._validate_each(events, latest)
+
+    def _validate_each(self, events: list[ParsedEvent], latest: dict) -> list:
         results = []
+        timed_out = False
         for event in events:
             if event.fields.payload_kind != 0:
                 results.append(event)
@@ -109,7 +127,18 @@ class SchemaValidator:
                 else:
                     results.append(event)
                 continue
-            error = self._first_error(event.tenant_id, event.fields.event_type, version, event.payload)
+            if timed_out:
+                error = "payload: not checked, the request's SCHEMA_VALIDATION_TIMEOUT_MS had passed"
+            else:
+                try:
+                    error = self._first_error(event.tenant_id, event.fields.event_type, version, event.payload)
+                except ValidationTimedOut:
+                    timed_out = True
+                    log.warning("schema validation passed SCHEMA_VALIDATION_TIMEOUT_MS",
+                                extra={"event_type": event.fields.event_type[:64], "schema_version": version})
+                    error = "payload: validation took longer than SCHEMA_VALIDATION_TIMEOUT_MS"
+                except UnsupportedPattern as exc:
+                    error = f"payload: the schema's pattern {str(exc)[:100]!r} cannot be evaluated (not RE2 syntax)"
             if error is None:
                 results.append(event)
             elif self.mode == "warn":
@@ -137,8 +166,8 @@ class SchemaValidator:
             with self.engine.connect() as conn:
                 record = store.get_schema(conn, tenant_id, event_type, version)
             if record is None:  # deleted since latest_versions() was read: judged by no schema
-                return Draft202012Validator({})
-            compiled = Draft202012Validator(record.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+                return LinearValidator({})
+            compiled = LinearValidator(record.schema, format_checker=FORMAT_CHECKER)
             with self._lock:
                 if len(self._compiled) > 1000:
                     self._compiled.clear()
