@@ -11,6 +11,7 @@ from app.client.signer import AgentSigner
 from app.ves import hashing
 from app.ves.encoding import parse_hex
 from app.ves.signing import verify_signature
+from tests.controls import BOOTSTRAP_KEY
 from tests.controls import Stream
 from tests.controls import api_key
 from tests.controls import auth
@@ -195,8 +196,11 @@ def test_events_for_several_streams_are_judged_event_by_event(client, engine):
     key = api_key(engine, tenant, "read_write", store_ids=[allowed])
     agent = uuid.uuid4()
     signer = AgentSigner(os.urandom(32), tenant, agent, 1)
-    client.post("/api/v1/agents/keys", json={"tenant_id": str(tenant), "agent_id": str(agent), "key_id": 1,
-                                             "public_key": signer.public_key_hex}, headers=auth(key))
+    # Agent keys are tenant-wide: a store-scoped key may not register one (docs/SECURITY.md).
+    registered = client.post("/api/v1/agents/keys", json={"tenant_id": str(tenant), "agent_id": str(agent),
+                                                          "key_id": 1, "public_key": signer.public_key_hex},
+                             headers=auth(BOOTSTRAP_KEY))
+    assert registered.status_code == 201, registered.json
     events = [signer.build_event(allowed, "o", "1", "t", {}), signer.build_event(other, "o", "1", "t", {}),
               signer.build_event(allowed, "o", "2", "t", {})]
     result = client.post("/api/v1/ves/events/ingest", json={"events": events}, headers=auth(key)).json

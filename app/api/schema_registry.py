@@ -1,4 +1,7 @@
-"""The payload schema registry: versioned JSON Schemas (draft 2020-12) per tenant and event type."""
+"""The payload schema registry: versioned JSON Schemas (draft 2020-12) per tenant and event type.
+
+A schema governs every store of its tenant, so registering one needs a `read_write` key for the whole tenant
+(`require_tenant_wide`); any key of the tenant may read them (docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from app.api.operations import path
 from app.api.operations import query
 from app.api.operations import render
 from app.auth import require
+from app.auth import require_tenant_wide
 from app.services import schemas as service
 
 bp = Blueprint("schemas", __name__, url_prefix="/api/v1/schemas")
@@ -22,7 +26,7 @@ bp = Blueprint("schemas", __name__, url_prefix="/api/v1/schemas")
 def register_schema():
     """Store a new version of an event type's payload JSON Schema (draft 2020-12)."""
     fields = body()
-    require("read_write", fields["tenant_id"])
+    require_tenant_wide("read_write", fields["tenant_id"])
     return render(service.register_schema(runtime.current().engine, **fields), 201)
 
 

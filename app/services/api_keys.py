@@ -121,15 +121,15 @@ def revoke_api_key(engine: Engine, key_id: uuid.UUID) -> bool:
     return found
 
 
-def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, admin_tenant_id: uuid.UUID | None,
-                      admin_key_id: uuid.UUID | None) -> None:
-    """Revoke `key_id` on behalf of an admin key (`admin_tenant_id` None: a global admin).
+def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, visible, admin_key_id: uuid.UUID | None) -> None:
+    """Revoke `key_id` on behalf of an admin key: `visible(record)` says whether the key is within the admin's scope
+    (`app.auth.key_in_scope`).
 
-    :raise NotFound: no such key, or one of another tenant (the same answer, so existence is not revealed).
+    :raise NotFound: no such key, or one outside the admin's scope (the same answer, so existence is not revealed).
     :raise NotPermitted SELF_REVOCATION: the admin key would revoke itself.
     """
     record = get_api_key(engine, key_id)
-    if record is None or (admin_tenant_id is not None and record.tenant_id != admin_tenant_id):
+    if record is None or not visible(record):
         raise NotFound("No such API key.")
     if admin_key_id == record.key_id:
         raise NotPermitted("An API key cannot revoke itself.", code="SELF_REVOCATION")
