@@ -51,7 +51,10 @@ INTERNAL = ErrorAnswer(500, "INTERNAL_ERROR", "Internal error; see the server lo
 
 
 def respond(answer: ErrorAnswer):
-    response = jsonify(error_body(answer.code, answer.message, getattr(g, "request_id", None)))
+    """The error body. The message may quote the request (a field name with a lone surrogate, which UTF-8 cannot
+    encode): such characters are written as `\\udXXX` escapes, so the error itself never fails to render."""
+    message = answer.message.encode("utf-8", "backslashreplace").decode("utf-8")
+    response = jsonify(error_body(answer.code, message, getattr(g, "request_id", None)))
     response.status_code = answer.status
     response.headers.update(answer.headers)
     return response

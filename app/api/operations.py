@@ -220,11 +220,29 @@ def json_body() -> dict:
 def _read_body() -> bytes:
     """The raw body, never more than MAX_BODY_SIZE_BYTES. A declared Content-Length over the limit was refused before
     the view ran; a chunked body (no Content-Length) is read up to the limit + 1 byte and refused if it is longer,
-    rather than silently cut off."""
-    if request.content_length is not None:
-        return request.get_data(cache=False)
-    limit = runtime.current().settings.max_body_size_bytes
-    data = request.environ["wsgi.input"].read(limit + 1)
+    rather than silently cut off. A body the server cannot decode (an invalid chunk size such as `ZZ`, a missing
+    chunk terminator, a connection closed mid-body) is 400 `MALFORMED_BODY`, not an internal error."""
+    try:
+        if request.content_length is not None:
+            return request.get_data(cache=False)
+        limit = runtime.current().settings.max_body_size_bytes
+        data = request.environ["wsgi.input"].read(limit + 1)
+    except _BODY_READ_ERRORS as exc:
+        raise InvalidRequest(f"The request body could not be read ({type(exc).__name__}: malformed chunked encoding "
+                             "or a body shorter than declared).", code="MALFORMED_BODY") from None
     if len(data) > limit:
         raise TooLarge(f"Request body is larger than MAX_BODY_SIZE_BYTES ({limit} bytes).")
     return data
+
+
+def _body_read_errors() -> tuple[type[BaseException], ...]:
+    """What reading `wsgi.input` raises for a malformed body: gunicorn's parse errors (`InvalidChunkSize`, ...) and
+    `NoMoreData` (an OSError); other servers raise OSError or ValueError."""
+    try:
+        from gunicorn.http.errors import ParseException
+    except ImportError:  # not under gunicorn (tests' in-process client, embedded use)
+        return (OSError, ValueError)
+    return (ParseException, OSError, ValueError)
+
+
+_BODY_READ_ERRORS = _body_read_errors()

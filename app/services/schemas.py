@@ -43,13 +43,14 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
                     description: str | None = None, compatibility: str = "backward") -> SchemaRecord:
     """Store a new version of the schema for `event_type`.
 
-    :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates) or not a valid JSON
+    :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates, 1e400) or not a valid JSON
         Schema (the message names the problem).
     """
     if not isinstance(schema, dict):
         raise InvalidRequest("schema must be a JSON object (a JSON Schema, draft 2020-12).", code="INVALID_SCHEMA")
     if not is_storable_json(schema):
-        raise InvalidRequest("schema must not contain U+0000 or lone surrogates.", code="INVALID_SCHEMA")
+        raise InvalidRequest("schema must not contain U+0000, lone surrogates or numbers beyond the double range "
+                             "(such as 1e400).", code="INVALID_SCHEMA")
     try:
         Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
