@@ -856,7 +856,8 @@ def _page_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseSche
 
 
 def _history_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseSchema]:
-    """`{"entity_type", "entity_id", "version", "events", "count"}` of an `EntityHistory`."""
+    """`{"entity_type", "entity_id", "version", "events", "count", "next_from"}` of an `EntityHistory` (`next_from`:
+    where the next page starts; a page ends early at PAGE_MAX_BYTES of payloads)."""
 
     class History(ResponseSchema):
         entity_type = fields.String(required=True)
@@ -864,6 +865,7 @@ def _history_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseS
         version = fields.Integer(required=True, validate=validate.Range(0, MAX_U64))
         events = fields.List(fields.Nested(event_schema), required=True)
         count = fields.Integer(required=True, validate=validate.Range(0, MAX_PAGE))
+        next_from = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
 
     History.__name__ = History.__qualname__ = name
     return History
