@@ -5,8 +5,8 @@ The stream holds 1,000 events (MAX_PAGE) whose payloads are each as large as MAX
 the default), all of one entity. The first is ingested through the API; the other 999 are copies made in SQL (new
 event ids, numbers and hashes), since only the reads are under test and 1 GB of ingest would make the test slow.
 A read-only key then reads `limit=1000` pages of events, following `next_from` to the end, and the first pages of the
-simple shape and of the entity's history (both shapes): each page stops at PAGE_MAX_BYTES of payloads (never fewer than one event), the pages cover
-the stream exactly, and neither worker grows by more than 150 MB.
+simple shape and of the entity's history (both shapes): each page stops at PAGE_MAX_BYTES of payloads (never fewer
+than one event), the pages cover the stream exactly, and neither worker grows by more than 150 MB.
 """
 
 from __future__ import annotations

@@ -43,8 +43,9 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
                     description: str | None = None, compatibility: str = "backward") -> SchemaRecord:
     """Store a new version of the schema for `event_type`.
 
-    :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates, 1e400) or not a valid JSON
-        Schema (the message names the problem).
+    :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates, 1e400) or not a
+        valid JSON Schema (the message names the problem).
+    :raise InvalidRequest SCHEMA_PATTERN_UNSUPPORTED: a regular expression RE2 cannot run.
     """
     if not isinstance(schema, dict):
         raise InvalidRequest("schema must be a JSON object (a JSON Schema, draft 2020-12).", code="INVALID_SCHEMA")
