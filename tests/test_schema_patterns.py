@@ -57,7 +57,7 @@ def test_hostile_patterns_are_evaluated_in_linear_time(stream, name):
     payloads = [{"s": EVIL_INPUT}, {EVIL_INPUT: "x"}, {"s": [EVIL_INPUT]}, {"aaaa": 1}]
     started = time.perf_counter()
     result = stream.ingest([stream.event(f"e{i}", payload) for i, payload in enumerate(payloads)])
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 10.0  # backtracking: 2^41 steps, hours
     assert result["eventsAccepted"] + len(result["rejections"]) == len(payloads)
     # The matches RE2 computes are the real ones: "aaaa" matches the pattern, the 41-character string does not.
     validator = LinearValidator(HOSTILE_SCHEMAS["pattern"], format_checker=FORMAT_CHECKER)
@@ -98,7 +98,7 @@ def test_validation_stops_at_its_deadline():
     with pytest.raises(ValidationTimedOut):
         with linear_validation(0.05):
             list(validator.iter_errors(["x" * 10] * 200_000))
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0  # unbounded: minutes
 
 
 def test_unique_items_is_linear_and_keeps_json_schema_equality():
@@ -106,7 +106,7 @@ def test_unique_items_is_linear_and_keeps_json_schema_equality():
     with linear_validation(5.0):
         started = time.perf_counter()
         assert not list(validator.iter_errors([{"i": i} for i in range(100_000)]))
-        assert time.perf_counter() - started < 2.0
+        assert time.perf_counter() - started < 15.0  # pairwise: 5e9 comparisons
         assert list(validator.iter_errors([1, 1.0]))
         assert not list(validator.iter_errors([1, True]))
         assert list(validator.iter_errors([{"a": [1]}, {"a": [1.0]}]))
@@ -148,4 +148,33 @@ def test_hostile_pattern_through_gunicorn_answers_fast(database_url):
         elapsed = time.perf_counter() - started
         assert response.status_code == 200, response.text
         assert response.json()["eventsAccepted"] == 0 and len(response.json()["rejections"]) == 20
-        assert elapsed < 2.0, elapsed
+        assert elapsed < 10.0, elapsed  # backtracking: 20 x 2^41 steps
+
+
+@pytest.mark.parametrize("schema", [
+    {"$ref": "#"},
+    {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+    {"allOf": [{"$ref": "#"}]},
+    {"$ref": "#/$defs/nowhere"},
+])
+def test_schemas_that_cannot_be_evaluated_are_refused_at_registration(stream, schema):
+    response = register(stream, schema)
+    assert response.status_code == 400 and response.json["code"] == "INVALID_SCHEMA", response.json
+
+
+def test_a_recursive_schema_that_consumes_the_instance_is_fine(stream):
+    tree = {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#"}}}}
+    assert register(stream, tree).status_code == 201
+    deep = {"children": [{"children": [{"children": []}]}]}
+    assert stream.ingest([stream.event("tree", deep)])["eventsAccepted"] == 1
+
+
+def test_a_stored_schema_that_loops_rejects_events_instead_of_failing(stream, engine):
+    """A schema stored before registration checked for loops (written here straight to the table)."""
+    from app.db import schemas as store
+
+    with engine.begin() as conn:
+        store.insert_schema_version(conn, stream.tenant_id, "order.updated", {"$ref": "#"})
+    result = stream.ingest([stream.event("loop", {"a": 1})])
+    assert result["eventsAccepted"] == 0
+    assert "cannot be evaluated" in result["rejections"][0]["message"]

@@ -183,3 +183,23 @@ def unsupported_patterns(schema: object) -> list[tuple[str, str]]:
             if isinstance(node.get(keyword), dict):
                 stack.extend((child, f"{where}/{keyword}/{name}") for name, child in node[keyword].items())
     return found
+
+
+
+def evaluation_problem(schema: dict) -> str | None:
+    """Why the schema cannot be evaluated, found by validating small instances of every type under the deadline: a
+    `$ref` loop that never consumes the instance (`{"$ref": "#"}` recurses until RecursionError), or a `$ref` that
+    resolves to nothing. None when it evaluates."""
+    validator = LinearValidator(schema, format_checker=FORMAT_CHECKER)
+    try:
+        with linear_validation(1.0):
+            for instance in (None, {}, [], "", 0, {"a": [{}]}):
+                for _ in validator.iter_errors(instance):
+                    pass
+    except RecursionError:
+        return "it refers to itself without consuming the instance (a $ref loop); validation would never end"
+    except (ValidationTimedOut, UnsupportedPattern):
+        return None
+    except Exception as exc:  # noqa: BLE001 - referencing's Unresolvable and kin: report, never raise
+        return f"it cannot be evaluated ({type(exc).__name__}: {str(exc)[:160]})"
+    return None

@@ -33,6 +33,7 @@ from app.services.schema_patterns import LinearValidator
 from app.services.schema_patterns import UnsupportedPattern
 from app.services.schema_patterns import ValidationTimedOut
 from app.services.schema_patterns import linear_validation
+from app.services.schema_patterns import evaluation_problem
 from app.services.schema_patterns import unsupported_patterns
 
 log = logging.getLogger("stateset_sequencer.schemas")
@@ -46,6 +47,8 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
     :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates, 1e400) or not a
         valid JSON Schema (the message names the problem).
     :raise InvalidRequest SCHEMA_PATTERN_UNSUPPORTED: a regular expression RE2 cannot run.
+    :raise InvalidRequest INVALID_SCHEMA: also a `$ref` loop that never consumes the instance, or an unresolvable
+        `$ref` (`evaluation_problem`).
     """
     if not isinstance(schema, dict):
         raise InvalidRequest("schema must be a JSON object (a JSON Schema, draft 2020-12).", code="INVALID_SCHEMA")
@@ -58,6 +61,9 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise InvalidRequest(f"schema is not a valid JSON Schema (at {where}: {exc.message[:200]}).",
                          code="INVALID_SCHEMA") from None
+    problem = evaluation_problem(schema)
+    if problem is not None:
+        raise InvalidRequest(f"schema is refused: {problem}.", code="INVALID_SCHEMA")
     unsupported = unsupported_patterns(schema)
     if unsupported:
         where, pattern = unsupported[0]
@@ -157,7 +163,12 @@ class SchemaValidator:
 
     def _first_error(self, tenant_id: uuid.UUID, event_type: str, version: int, payload: object) -> str | None:
         validator = self._validator(tenant_id, event_type, version)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+        try:
+            error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+        except (ValidationTimedOut, UnsupportedPattern):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a stored schema registration would now refuse ($ref loop, ...)
+            return f"payload: the schema cannot be evaluated ({type(exc).__name__})"
         return describe_error(error) if error is not None else None
 
     def _validator(self, tenant_id: uuid.UUID, event_type: str, version: int) -> Draft202012Validator:
