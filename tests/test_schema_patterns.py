@@ -178,3 +178,30 @@ def test_a_stored_schema_that_loops_rejects_events_instead_of_failing(stream, en
     result = stream.ingest([stream.event("loop", {"a": 1})])
     assert result["eventsAccepted"] == 0
     assert "cannot be evaluated" in result["rejections"][0]["message"]
+
+
+def test_the_schema_list_is_read_and_written_in_batches_bounded_by_bytes(make_app, engine):
+    """Every version of every schema comes back, in order, but the worker reads them PAGE_MAX_BYTES at a time."""
+    from app.services.schemas import schemas_in_batches
+
+    app = make_app(page_max_bytes=64 * 1024)
+    stream = Stream(app.test_client(), engine)
+    big = {"description": "d" * 40_000}
+    for event_type in ("b.type", "a.type"):
+        for _ in range(3):
+            assert register(stream, big, event_type).status_code == 201
+    count, batches = schemas_in_batches(engine, stream.tenant_id, None, 64 * 1024)
+    sizes = [len(batch) for batch in batches]
+    assert count == 6 and sizes == [1] * 6  # 40 KB each: one per 64 KiB batch
+    listing = stream.client.get(f"/api/v1/schemas?tenant_id={stream.tenant_id}", headers=stream.headers)
+    assert listing.status_code == 200 and listing.is_json
+    body = listing.json
+    assert body["count"] == 6 and [(s["event_type"], s["version"]) for s in body["schemas"]] == [
+        ("a.type", 1), ("a.type", 2), ("a.type", 3), ("b.type", 1), ("b.type", 2), ("b.type", 3)]
+    assert all(s["schema"] == big for s in body["schemas"])
+    empty = stream.client.get(f"/api/v1/schemas?tenant_id={uuid.uuid4()}", headers=auth_bootstrap())
+    assert empty.json == {"schemas": [], "count": 0}
+
+
+def auth_bootstrap() -> dict:
+    return ADMIN

@@ -19,6 +19,7 @@ from flask import current_app
 from flask import g
 from flask import jsonify
 from flask import request
+from flask import stream_with_context
 from werkzeug.routing import BaseConverter
 from werkzeug.routing import PathConverter
 from marshmallow import Schema
@@ -115,6 +116,24 @@ def render(value=None, status: int = 200, headers: dict[str, str] | None = None)
         response.headers[name] = value_text
     g.view_headers = dict(headers or {})
     return response
+
+
+def render_listing(count: int, batches) -> Response:
+    """A listing (`{key: [items], "count": n}`, the operation's 200 schema made by `wire.listing`) written out batch
+    by batch as the batches are read, so the worker holds one batch, not the whole list. Same body as `render`."""
+    key, item_schema = current_operation().responses[200].LISTING
+    dump, dumps = item_schema().dump, current_app.json.dumps
+
+    def body():
+        yield ("{" + dumps(key) + ":[").encode()
+        first = True
+        for batch in batches:
+            for item in batch:
+                yield (("" if first else ",") + dumps(dump(item))).encode()
+                first = False
+        yield ("]," + dumps("count") + ":" + str(count) + "}\n").encode()
+
+    return Response(stream_with_context(body()), status=200, mimetype="application/json")
 
 
 def load(schema: Schema, data) -> dict:

@@ -14,6 +14,7 @@ from app.api.operations import operation
 from app.api.operations import path
 from app.api.operations import query
 from app.api.operations import render
+from app.api.operations import render_listing
 from app.auth import require
 from app.auth import require_tenant_wide
 from app.services import schemas as service
@@ -36,7 +37,9 @@ def list_schemas():
     """Every version of a tenant's schemas, optionally of one event type."""
     args = query()
     require("read", args["tenant_id"])
-    return render(service.list_schemas(runtime.current().engine, args["tenant_id"], args["event_type"] or None))
+    rt = runtime.current()
+    return render_listing(*service.schemas_in_batches(rt.engine, args["tenant_id"], args["event_type"] or None,
+                                                      rt.settings.page_max_bytes))
 
 
 @bp.get("/<event_type>/versions/<int:version>")

@@ -990,6 +990,7 @@ def listing(item_schema: type[ResponseSchema], key: str, name: str) -> type[Resp
         "count": fields.Integer(required=True, validate=validate.Range(0, MAX_U32)),
         "_wrap": pre_dump(lambda self, items, **kwargs: {key: items, "count": len(items)}),
     })
+    schema.LISTING = (key, item_schema)  # for app.api.operations.render_listing, which streams it
     return schema
 
 

@@ -12,6 +12,7 @@ import itertools
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -80,6 +81,33 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
 def list_schemas(engine: Engine, tenant_id: uuid.UUID, event_type: str | None) -> list[SchemaRecord]:
     with engine.connect() as conn:
         return store.list_schemas(conn, tenant_id, event_type)
+
+
+def schemas_in_batches(engine: Engine, tenant_id: uuid.UUID, event_type: str | None, max_bytes: int
+                       ) -> tuple[int, Iterator[list[SchemaRecord]]]:
+    """Every version of a tenant's schemas (as `list_schemas`), as a count and batches of at most `max_bytes` of
+    schema text each (at least one schema): the caller writes each batch out before the next is read, so a list of
+    any size holds one batch in memory. Each batch is its own short read (no connection is held in between)."""
+    with engine.connect() as conn:
+        sizes = store.list_schema_sizes(conn, tenant_id, event_type)
+
+    def batches() -> Iterator[list[SchemaRecord]]:
+        batch, total = [], 0
+        for event_type_, version, size in sizes:
+            if batch and total + size > max_bytes:
+                yield _read_batch(engine, tenant_id, batch)
+                batch, total = [], 0
+            batch.append((event_type_, version))
+            total += size
+        if batch:
+            yield _read_batch(engine, tenant_id, batch)
+
+    return len(sizes), batches()
+
+
+def _read_batch(engine: Engine, tenant_id: uuid.UUID, keys: list[tuple[str, int]]) -> list[SchemaRecord]:
+    with engine.connect() as conn:
+        return store.schemas_by_key(conn, tenant_id, keys)
 
 
 def get_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, version: int) -> SchemaRecord:
