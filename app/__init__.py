@@ -103,6 +103,11 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
             authenticate()
 
     @app.after_request
+    def _drain_unread_body(response):
+        drain_request_body(settings.max_body_size_bytes)
+        return response
+
+    @app.after_request
     def _echo_request_id(response):
         response.headers["X-Request-ID"] = getattr(g, "request_id", "")
         return response
@@ -113,6 +118,24 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     limit_public_registration(app, limiter, settings)
     restore_recursion_limit()
     return app
+
+
+def drain_request_body(limit: int) -> None:
+    """Read and drop what the view left unread of the request body (at most `limit` bytes), before the answer goes
+    out. A view that refuses a request before reading its body (401, 403, 404) would otherwise leave the client
+    still sending while gunicorn closes the connection: the client gets a reset instead of the answer."""
+    from flask import request
+
+    try:
+        stream = request.stream
+        left = limit
+        while left > 0:
+            chunk = stream.read(min(65536, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except Exception:  # noqa: BLE001 - a malformed or cut body: the answer goes out regardless
+        return
 
 
 def restore_recursion_limit() -> None:

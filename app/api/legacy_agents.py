@@ -77,7 +77,7 @@ def create_agent_api_key(agent_id: str):
     """Mint a key for the agent, never broader than the caller's own unless admin (the secret once)."""
     agent_uuid, fields, principal = path(agent_id=agent_id)["agent_id"], body(), authenticate()
     tenant_id = service.agent_tenant(runtime.current().engine, agent_uuid, principal)
-    require_tenant_wide("read_write", tenant_id, agent_uuid)
+    require_tenant_wide("read_write", tenant_id, agent_id=agent_uuid)  # an agent's own key may: docs/SECURITY.md
     return render(service.create_agent_api_key(runtime.current().engine, principal, agent_uuid, tenant_id, **fields))
 
 
@@ -88,6 +88,6 @@ def revoke_agent_api_key(agent_id: str, key_hash_prefix: str):
     """Revoke the agent's key whose SHA-256 starts with `key_hash_prefix`: `{"success": true, "message"}`."""
     key, principal = path(agent_id=agent_id, key_hash_prefix=key_hash_prefix), authenticate()
     require_tenant_wide("read_write", service.agent_tenant(runtime.current().engine, key["agent_id"], principal),
-                        key["agent_id"])
+                        agent_id=key["agent_id"])
     return render(service.revoke_agent_api_key(runtime.current().engine, principal, key["agent_id"],
                                                key["key_hash_prefix"]))

@@ -291,7 +291,7 @@ def delete_schema(engine: Engine, record: SchemaRecord) -> SchemaDeletion:
 
 
 def validate_payload(engine: Engine, tenant_id: uuid.UUID, event_type: str, payload: object,
-                     schema_version: int | None = None) -> PayloadVerdict:
+                     schema_version: int | None = None, timeout_seconds: float = 1.0) -> PayloadVerdict:
     """Check `payload` against version `schema_version` (404 when absent) or the latest active schema (valid when
     none). Every error is reported, each with its JSON Pointer (`/items/0/qty`) as the original does."""
     with engine.connect() as conn:
@@ -303,11 +303,18 @@ def validate_payload(engine: Engine, tenant_id: uuid.UUID, event_type: str, payl
             record = store.latest_schema(conn, tenant_id, event_type, active_only=True)
     if record is None:
         return PayloadVerdict(True, None, None, [])
-    validator = Draft202012Validator(record.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = LinearValidator(record.schema, format_checker=FORMAT_CHECKER)
     issues = []
-    for error in itertools.islice(validator.iter_errors(payload), MAX_REPORTED_ERRORS):
-        pointer = "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path)
-        issues.append(PayloadIssue(pointer, error.message[:300]))
+    try:
+        with linear_validation(timeout_seconds):  # RE2 for the schema's regexes, bounded time: as at ingest
+            for error in itertools.islice(validator.iter_errors(payload), MAX_REPORTED_ERRORS):
+                pointer = "".join("/" + str(part).replace("~", "~0").replace("/", "~1")
+                                  for part in error.absolute_path)
+                issues.append(PayloadIssue(pointer, error.message[:300]))
+    except ValidationTimedOut:
+        issues.append(PayloadIssue("", "validation took longer than SCHEMA_VALIDATION_TIMEOUT_MS"))
+    except Exception as exc:  # noqa: BLE001 - a stored schema that cannot be evaluated ($ref loop, RE2-only regex)
+        issues.append(PayloadIssue("", f"the schema cannot be evaluated ({type(exc).__name__})"))
     return PayloadVerdict(not issues, record.id, record.version, issues)
 
 
