@@ -65,6 +65,48 @@ EXPECTED = {
     # Anchoring is not configured here: a caller who may anchor gets 503 ANCHORING_NOT_CONFIGURED.
     ("POST", "/api/v1/ves/commitments/anchor"):          (401, 401, 401, 403, 403, 503, 403, 403, 503, 403, 503, 403, 503),
     ("GET", "/api/v1/ves/anchor/{batch_id}/verify"):     (401, 401, 401, 503, 503, 503, 503, 503, 503, 404, 503, 404, 503),
+    # The original sequencer's routes (issue 18).
+    # operation                                          none malf revk read rw   admin sR   sW   sA   oS   agA  oT   boot
+    ("GET", "/console"):                                 (308,) * len(COLUMNS),
+    ("GET", "/console/"):                                PUBLIC,
+    ("GET", "/console/{name}.css"):                      PUBLIC,
+    ("GET", "/console/{name}.js"):                       PUBLIC,
+    # Self-registration is public and off by default (PUBLIC_AGENT_REGISTRATION_ENABLED): 403 for everyone.
+    ("POST", "/api/v1/agents/register"):                 (403,) * len(COLUMNS),
+    ("GET", "/api/v1/whoami"):                           (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/health/detailed"):                         (401, 401, 401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    # Admin reads cover the caller's whole tenant (the other tenant's admin sees its own): tenant-wide admins only.
+    ("GET", "/api/v1/admin/agents"):                     (401, 401, 401, 403, 403, 200, 403, 403, 403, 403, 403, 200, 200),
+    ("GET", "/api/v1/admin/overview"):                   (401, 401, 401, 403, 403, 200, 403, 403, 403, 403, 403, 200, 200),
+    ("GET", "/api/v1/admin/stores"):                     (401, 401, 401, 403, 403, 200, 403, 403, 403, 403, 403, 200, 200),
+    ("GET", "/api/v1/admin/tenants"):                    (401, 401, 401, 403, 403, 200, 403, 403, 403, 403, 403, 200, 200),
+    ("GET", "/api/v1/agents/{agent_id}"):                (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 404, 200),
+    # An agent's API keys: its own key or an admin key, listed within the caller's scope (a store admin: its stores).
+    ("GET", "/api/v1/agents/{agent_id}/api-keys"):       (401, 401, 401, 403, 403, 200, 403, 403, 200, 200, 200, 404, 200),
+    ("POST", "/api/v1/agents/{agent_id}/api-keys"):      (401, 401, 401, 403, 403, 200, 403, 403, 403, 403, 200, 404, 200),
+    ("DELETE", "/api/v1/agents/{agent_id}/api-keys/{key_hash_prefix}"):
+                                                         (401, 401, 401, 403, 403, 200, 403, 403, 403, 403, 200, 404, 200),
+    ("GET", "/api/v1/schemas/{schema_id}"):              (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 404, 200),
+    ("DELETE", "/api/v1/schemas/{schema_id}"):           (401, 401, 401, 403, 403, 200, 403, 403, 403, 403, 403, 404, 200),
+    ("PUT", "/api/v1/schemas/{schema_id}/status"):       (401, 401, 401, 403, 200, 200, 403, 403, 403, 403, 403, 404, 200),
+    ("GET", "/api/v1/schemas/event-type/{event_type}"):  (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200),
+    ("GET", "/api/v1/schemas/event-type/{event_type}/latest"):
+                                                         (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200),
+    ("POST", "/api/v1/schemas/validate"):                (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200),
+    ("GET", "/api/v1/streams"):                          (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200),
+    ("POST", "/api/v1/commitments"):                     (401, 401, 401, 403, 200, 200, 403, 200, 200, 403, 200, 403, 200),
+    ("GET", "/api/v1/commitments"):                      (401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 200, 403, 200),
+    ("GET", "/api/v1/commitments/{batch_id}"):           (401, 401, 401, 200, 200, 200, 200, 200, 200, 404, 200, 404, 200),
+    ("GET", "/api/v1/proofs/{sequence_number}"):         (401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 200, 403, 200),
+    ("POST", "/api/v1/proofs/verify"):                   (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/anchor"):                          (401, 401, 401, 403, 403, 503, 403, 403, 503, 404, 503, 404, 503),
+    ("POST", "/api/v1/ves/anchor"):                      (401, 401, 401, 403, 403, 503, 403, 403, 503, 404, 503, 404, 503),
+    ("GET", "/api/v1/anchor/{batch_id}/verify"):         (401, 401, 401, 503, 503, 503, 503, 503, 503, 404, 503, 404, 503),
+    # The external anchor service's routes: the bootstrap (global) admin only.
+    ("GET", "/api/v1/commitments/pending"):              (401, 401, 401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("GET", "/v1/commitments/pending"):                  (401, 401, 401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", "/api/v1/commitments/{batch_id}/anchored"): (401, 401, 401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    ("POST", "/v1/commitments/{batch_id}/anchored"):     (401, 401, 401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200),
 }
 
 
@@ -101,10 +143,13 @@ class World:
         self.post("/api/v1/ves/events/ingest", {"agent_id": str(self.agent), "events": [self.first_event]})
         self.post("/api/v1/schemas", {"tenant_id": str(self.tenant), "event_type": "order.updated",
                                       "schema": {"type": "object"}})
+        self.schema_id = self.fresh_schema_id()
         self.commitment = self.post("/api/v1/ves/commitments", {"tenant_id": str(self.tenant),
                                                                 "store_id": str(self.store)})
         self.proof = self.client.get(f"/api/v1/ves/proofs/{self.commitment['sequence_start']}?{self.query}",
                                      headers=self.admin).json
+        self.legacy_proof = self.client.get(f"/api/v1/proofs/{self.commitment['sequence_start']}?{self.query}",
+                                            headers=self.admin).json
 
     @property
     def query(self) -> str:
@@ -172,7 +217,54 @@ class World:
             return path, {"tenant_id": str(t), "store_id": str(self.store)}
         if path == "/api/v1/ves/anchor/{batch_id}/verify":
             return f"/api/v1/ves/anchor/{self.commitment['batch_id']}/verify", None
+        # The original sequencer's routes (issue 18).
+        batch = self.commitment["batch_id"]
+        if path == "/api/v1/agents/{agent_id}/api-keys/{key_hash_prefix}":
+            _, target = create_api_key(self.engine, tenant_id=t, permissions="read", agent_id=self.agent)
+            return f"/api/v1/agents/{self.agent}/api-keys/{target.key_hash.hex()[:16]}", None
+        if path == "/api/v1/agents/{agent_id}/api-keys":
+            return f"/api/v1/agents/{self.agent}/api-keys", ({"read_only": True} if method == "POST" else None)
+        if path == "/api/v1/agents/{agent_id}":
+            return f"/api/v1/agents/{self.agent}", None
+        if path == "/api/v1/agents/register":
+            return path, {"name": "matrix"}
+        if path == "/api/v1/schemas/{schema_id}":
+            if method == "DELETE":
+                return f"/api/v1/schemas/{self.fresh_schema_id()}", None
+            return f"/api/v1/schemas/{self.schema_id}", None
+        if path == "/api/v1/schemas/{schema_id}/status":
+            return f"/api/v1/schemas/{self.schema_id}/status", {"status": "active"}
+        if path in ("/api/v1/schemas/event-type/{event_type}", "/api/v1/schemas/event-type/{event_type}/latest"):
+            return path.replace("{event_type}", "order.updated") + f"?tenant_id={t}", None
+        if path == "/api/v1/schemas/validate":
+            return path, {"tenant_id": str(t), "event_type": "order.updated", "payload": {"n": 1}}
+        if path in ("/api/v1/admin/agents", "/api/v1/admin/stores", "/api/v1/admin/tenants"):
+            return f"{path}?limit=10", None
+        if path == "/api/v1/streams":
+            return f"{path}?tenant_id={t}", None
+        if path == "/api/v1/commitments" and method == "GET":
+            return f"{path}?{q}", None
+        if path == "/api/v1/commitments":
+            self.post("/api/v1/events/ingest", {"agent_id": str(self.agent), "events": [self.unsigned_event()]})
+            return path, {"tenant_id": str(t), "store_id": str(self.store)}
+        if path in ("/api/v1/commitments/{batch_id}", "/api/v1/anchor/{batch_id}/verify"):
+            return path.replace("{batch_id}", batch), None
+        if path == "/api/v1/proofs/{sequence_number}":
+            return f"/api/v1/proofs/{self.commitment['sequence_start']}?{q}", None
+        if path == "/api/v1/proofs/verify":
+            return path, self.legacy_proof
+        if path in ("/api/v1/anchor", "/api/v1/ves/anchor"):
+            return path, {"batch_id": batch}
+        if path in ("/api/v1/commitments/{batch_id}/anchored", "/v1/commitments/{batch_id}/anchored"):
+            return path.replace("{batch_id}", batch), {"chain_id": 84532001, "chain_tx_hash": "0x" + "ab" * 32}
+        if path in ("/console/{name}.js", "/console/{name}.css"):
+            return path.replace("{name}", "console"), None
         return path, None
+
+    def fresh_schema_id(self):
+        from app.services.schemas import register_schema
+
+        return register_schema(self.engine, self.tenant, f"t.{uuid.uuid4().hex[:8]}", {"type": "object"}).id
 
 
 def served_operations(client) -> set[tuple[str, str]]:
@@ -197,6 +289,14 @@ def world(client, engine):
 def test_every_operation_answers_every_principal_as_the_table_says(client, world):
     served = served_operations(client)
     missing, stale = served - set(EXPECTED), set(EXPECTED) - served
+    if missing and os.environ.get("SCOPE_MATRIX_OBSERVE"):  # a helper for writing new rows, never a pass
+        for method, path in sorted(missing):
+            observed_row = []
+            for principal in COLUMNS:
+                url, body = world.request(method, path)
+                observed_row.append(observed(client.open(url, method=method, json=body,
+                                                         headers=world.headers[principal])))
+            print(f"    ({method!r}, {path!r}): {tuple(observed_row)},")
     assert not missing and not stale, f"operations without a row: {sorted(missing)}; rows without an operation: " \
                                       f"{sorted(stale)}"
     wrong = []
