@@ -78,7 +78,9 @@ def test_hostile_tokens_in_any_field_of_any_json_body_are_4xx(world):
             response = client.open(url, method=method, data=raw, content_type="application/json",
                                    headers=world.headers["bootstrap"])
             sent += 1
-            if response.status_code >= 500 or not response.is_json:
+            unconfigured = response.status_code == 503 and response.is_json and response.json.get("code") in (
+                "ANCHORING_NOT_CONFIGURED",)  # the anchoring routes without a chain here: not the input's fault
+            if (response.status_code >= 500 and not unconfigured) or not response.is_json:
                 wrong.append(f"{method} {path} {name}: {response.status_code} {response.get_data()[:200]!r}")
             elif response.status_code >= 400:
                 assert set(response.json) == {"error", "code", "request_id"}, response.json

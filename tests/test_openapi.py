@@ -248,7 +248,8 @@ def _walk_legacy_routes(call, client, engine, stream, commitment) -> None:
     call("get", "/api/v1/agents/{agent_id}", f"/api/v1/agents/{agent}", 200, headers=auth(agent_key))
     minted = call("post", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200,
                   headers=auth(agent_key), json={"readOnly": True})
-    call("get", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200, headers=headers)
+    call("get", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200,
+         headers=auth(agent_key))  # the agent's own key or an admin (docs/SECURITY.md)
     call("delete", "/api/v1/agents/{agent_id}/api-keys/{key_hash_prefix}",
          f"/api/v1/agents/{agent}/api-keys/{minted['keyHashPrefix']}", 200, headers=auth(agent_key))
 

@@ -381,3 +381,20 @@ def test_an_agent_bound_key_manages_only_its_own_agents_signing_keys(client, wor
     other = client.post("/api/v1/agents/keys", headers=headers, json={
         "tenant_id": t, "agent_id": str(uuid.uuid4()), "key_id": 1, "public_key": own.public_key_hex})
     assert other.status_code == 403 and other.json["code"] == "AGENT_SCOPE_REQUIRED"
+
+
+def test_the_key_list_is_read_in_batches_and_filtered_to_the_callers_scope(client, world, engine, monkeypatch):
+    """The API-key list holds one batch at a time (LIST_BATCH keys); every key in scope comes back, in order, once."""
+    from app.services import api_keys
+
+    monkeypatch.setattr(api_keys, "LIST_BATCH", 3)
+    made = [create_api_key(engine, tenant_id=world.tenant, permissions="read", store_ids=[world.store])[1]
+            for _ in range(7)]
+    listing = client.get(f"/api/v1/admin/api-keys?tenant_id={world.tenant}", headers=world.headers["admin"]).json
+    ids = [key["key_id"] for key in listing["api_keys"]]
+    assert listing["count"] == len(ids) == len(set(ids))
+    assert [i for i in ids if i in {str(m.key_id) for m in made}] == [str(m.key_id) for m in made]
+    store_view = client.get(f"/api/v1/admin/api-keys?tenant_id={world.tenant}",
+                            headers=world.headers["store_admin"]).json
+    assert {str(m.key_id) for m in made} <= {key["key_id"] for key in store_view["api_keys"]}
+    assert all(key["store_ids"] == [str(world.store)] for key in store_view["api_keys"])

@@ -13,6 +13,7 @@ from app.api.operations import operation
 from app.api.operations import path
 from app.api.operations import query
 from app.api.operations import render
+from app.api.operations import render_listing
 from functools import partial
 
 from app.auth import authenticate
@@ -39,8 +40,8 @@ def list_api_keys():
     """List API keys without their secrets (admin), optionally for one tenant."""
     tenant_id = query()["tenant_id"] or authenticate().tenant_id
     principal = require("admin", tenant_id)
-    records = service.list_api_keys(runtime.current().engine, tenant_id)
-    return render([record for record in records if key_in_scope(principal, record)])
+    return render_listing(service.api_keys_in_batches(runtime.current().engine, tenant_id,
+                                                      partial(key_in_scope, principal)))
 
 
 @bp.delete("/api-keys/<key_id>")

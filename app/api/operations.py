@@ -118,19 +118,20 @@ def render(value=None, status: int = 200, headers: dict[str, str] | None = None)
     return response
 
 
-def render_listing(count: int, batches) -> Response:
+def render_listing(batches) -> Response:
     """A listing (`{key: [items], "count": n}`, the operation's 200 schema made by `wire.listing`) written out batch
-    by batch as the batches are read, so the worker holds one batch, not the whole list. Same body as `render`."""
+    by batch as the batches are read, so the worker holds one batch, not the whole list; `count` is the number of
+    items written. Same body as `render`."""
     key, item_schema = current_operation().responses[200].LISTING
     dump, dumps = item_schema().dump, current_app.json.dumps
 
     def body():
         yield ("{" + dumps(key) + ":[").encode()
-        first = True
+        count = 0
         for batch in batches:
             for item in batch:
-                yield (("" if first else ",") + dumps(dump(item))).encode()
-                first = False
+                yield (("," if count else "") + dumps(dump(item))).encode()
+                count += 1
         yield ("]," + dumps("count") + ":" + str(count) + "}\n").encode()
 
     return Response(stream_with_context(body()), status=200, mimetype="application/json")

@@ -38,8 +38,9 @@ def list_schemas():
     args = query()
     require("read", args["tenant_id"])
     rt = runtime.current()
-    return render_listing(*service.schemas_in_batches(rt.engine, args["tenant_id"], args["event_type"] or None,
-                                                      rt.settings.page_max_bytes))
+    _, batches = service.schemas_in_batches(rt.engine, args["tenant_id"], args["event_type"] or None,
+                                            rt.settings.page_max_bytes)
+    return render_listing(batches)
 
 
 @bp.get("/<event_type>/versions/<int:version>")

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import secrets
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -106,6 +107,22 @@ def create_api_key(engine: Engine, *, tenant_id: uuid.UUID | None, permissions: 
 def list_api_keys(engine: Engine, tenant_id: uuid.UUID | None) -> list[ApiKeyRecord]:
     with engine.connect() as conn:
         return store.list_api_keys(conn, tenant_id)
+
+
+LIST_BATCH = 500
+
+
+def api_keys_in_batches(engine: Engine, tenant_id: uuid.UUID | None, visible) -> Iterator[list[ApiKeyRecord]]:
+    """`list_api_keys` read `LIST_BATCH` keys at a time (each batch its own short read), keeping those `visible`
+    (the caller's scope): a list of any length holds one batch in memory."""
+    after = None
+    while True:
+        with engine.connect() as conn:
+            rows = store.list_api_keys_after(conn, tenant_id, after, LIST_BATCH)
+        yield [record for record in rows if visible(record)]
+        if len(rows) < LIST_BATCH:
+            return
+        after = (rows[-1].created_at, rows[-1].key_id)
 
 
 def get_api_key(engine: Engine, key_id: uuid.UUID) -> ApiKeyRecord | None:
