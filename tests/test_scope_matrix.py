@@ -398,3 +398,17 @@ def test_the_key_list_is_read_in_batches_and_filtered_to_the_callers_scope(clien
                             headers=world.headers["store_admin"]).json
     assert {str(m.key_id) for m in made} <= {key["key_id"] for key in store_view["api_keys"]}
     assert all(key["store_ids"] == [str(world.store)] for key in store_view["api_keys"])
+
+
+def test_the_agent_key_list_is_read_in_batches(client, world, engine, monkeypatch):
+    from app.services import agent_keys
+
+    monkeypatch.setattr(agent_keys, "LIST_BATCH", 2)
+    agents = sorted(uuid.uuid4() for _ in range(5))
+    for agent in agents:
+        register_agent_key(engine, world.tenant, agent, 1, os.urandom(32))
+    listing = client.get(f"/api/v1/agents/keys?tenant_id={world.tenant}", headers=world.headers["read"]).json
+    got = [(key["agent_id"], key["key_id"]) for key in listing["keys"]]
+    assert listing["count"] == len(got) == len(set(got)) == 6  # world's agent A and these five
+    assert {str(a) for a in agents} <= {agent for agent, _ in got}
+    assert got == sorted(got, key=lambda k: (uuid.UUID(k[0]), k[1]))

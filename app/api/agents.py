@@ -15,6 +15,7 @@ from app.api.operations import operation
 from app.api.operations import path
 from app.api.operations import query
 from app.api.operations import render
+from app.api.operations import render_listing
 from app.auth import require
 from app.auth import require_tenant_wide
 from app.services import agent_keys as service
@@ -39,7 +40,8 @@ def list_agent_keys():
     """A tenant's agent keys, optionally of one agent."""
     args = query()
     require("read", args["tenant_id"])
-    return render(service.list_agent_keys(runtime.current().engine, args["tenant_id"], args["agent_id"]))
+    return render_listing(service.agent_keys_in_batches(runtime.current().engine, args["tenant_id"],
+                                                        args["agent_id"]))
 
 
 @bp.delete("/keys/<agent_id>/<key_id>")
