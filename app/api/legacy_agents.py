@@ -27,7 +27,6 @@ from app.auth import key_in_scope
 from app.auth import require
 from app.auth import require_tenant_wide
 from app.errors import InvalidRequest
-from app.errors import NotPermitted
 from app.services import agents as service
 
 bp = Blueprint("legacy_agents", __name__, url_prefix="/api/v1/agents")
@@ -75,17 +74,6 @@ def list_agent_api_keys(agent_id: str):
                                               partial(key_in_scope, principal)))
 
 
-def _tenant_wide_as_the_original_refuses(tenant_id, agent_id) -> None:
-    """`require_tenant_wide` (an agent's own key may manage its own keys: docs/SECURITY.md), refusing with the
-    original's `FORBIDDEN` code."""
-    try:
-        require_tenant_wide("read_write", tenant_id, agent_id=agent_id)
-    except NotPermitted as exc:
-        if exc.code == "INSUFFICIENT_PERMISSION":
-            raise
-        raise NotPermitted(str(exc), code="FORBIDDEN") from None
-
-
 @bp.post("/<id:agent_id>/api-keys")
 @operation(tags="agents", path=wire.AgentPath, body=wire.CreateAgentApiKeyBody,
            responses={200: wire.AgentApiKeyCreatedOut}, errors=(403, 404))
@@ -93,7 +81,7 @@ def create_agent_api_key(agent_id: str):
     """Mint a key for the agent, never broader than the caller's own unless admin (the secret once)."""
     agent_uuid, fields, principal = path(agent_id=agent_id)["agent_id"], body(), authenticate()
     tenant_id = service.agent_tenant(runtime.current().engine, agent_uuid, principal)
-    _tenant_wide_as_the_original_refuses(tenant_id, agent_uuid)
+    require_tenant_wide("read_write", tenant_id, agent_uuid)
     return render(service.create_agent_api_key(runtime.current().engine, principal, agent_uuid, tenant_id, **fields))
 
 
@@ -103,7 +91,7 @@ def create_agent_api_key(agent_id: str):
 def revoke_agent_api_key(agent_id: str, key_hash_prefix: str):
     """Revoke the agent's key whose SHA-256 starts with `key_hash_prefix`: `{"success": true, "message"}`."""
     key, principal = path(agent_id=agent_id, key_hash_prefix=key_hash_prefix), authenticate()
-    _tenant_wide_as_the_original_refuses(service.agent_tenant(runtime.current().engine, key["agent_id"], principal),
-                                         key["agent_id"])
+    require_tenant_wide("read_write", service.agent_tenant(runtime.current().engine, key["agent_id"], principal),
+                        key["agent_id"])
     return render(service.revoke_agent_api_key(runtime.current().engine, principal, key["agent_id"],
                                                key["key_hash_prefix"]))
