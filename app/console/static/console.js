@@ -237,7 +237,7 @@ async function streamView(storeId, params) {
     ? `Entity history: ${page.count} event(s), version ${page.version}.`
     : `Events ${page.count ? page.events[0].sequence_number + "–" + page.events[page.count - 1].sequence_number : "none"} ` +
       `of head ${page.head_sequence}${filtered}.`;
-  if (!entity && page.count === PAGE_SIZE) {
+  if (!entity && page.count && page.next_from <= page.head_sequence) {
     const next = new URLSearchParams(params);
     next.set("from", page.next_from);
     main().append(h("a", { href: route("stream", storeId) + "?" + next, id: "next-page", text: "Next page" }));
