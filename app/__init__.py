@@ -27,6 +27,7 @@ BLUEPRINTS = (
     "app.api.schema_registry",
     "app.api.commitments",
     "app.api.anchoring",
+    "app.api.log",
     "app.api.openapi",
     "app.api.legacy_commitments",
     "app.api.legacy_agents",
@@ -35,6 +36,8 @@ BLUEPRINTS = (
     "app.api.streams",
     "app.console",
 )
+PUBLIC_LOG_BLUEPRINT = "app.api.log_public"
+"""Registered only with LOG_PUBLIC=1 (LOG.md): the served document then lists its paths too."""
 
 DEFAULT_RECURSION_LIMIT = 1000
 """CPython's default. py_ecc (imported by eth_account, web3) raises the process-wide limit to 100000 at import, which
@@ -114,7 +117,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
 
     register_error_handlers(app)
     init_metrics(app, settings, app.extensions["sequencer"].engine)
-    register_routes(app, BLUEPRINTS)
+    register_routes(app, BLUEPRINTS + ((PUBLIC_LOG_BLUEPRINT,) if settings.log_public else ()))
     limit_public_registration(app, limiter, settings)
     restore_recursion_limit()
     return app

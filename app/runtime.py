@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from app.services.query import LongPolls
     from app.services.replica import ReadDatabases
     from app.services.schemas import SchemaValidator
+    from app.services.stream_logs import LogKey
 
 
 @dataclass
@@ -40,6 +41,13 @@ class Runtime:
         from app.services.replica import ReadDatabases
 
         return ReadDatabases(self.engine, self.read_engine)
+
+    @functools.cached_property
+    def log_key(self) -> "LogKey | None":
+        """The transparency-log key (LOG_SIGNING_KEY under LOG_ORIGIN), or None when checkpoints are disabled."""
+        from app.services.stream_logs import LogKey
+
+        return LogKey.from_settings(self.settings)
 
     def close(self) -> None:
         """Stop the listener thread and close every pooled connection (tests; a worker just exits)."""

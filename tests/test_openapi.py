@@ -201,6 +201,14 @@ def test_real_responses_of_every_operation_match_the_documented_schemas(client, 
     verdict = call("post", "/api/v1/ves/proofs/verify", "/api/v1/ves/proofs/verify", 200, headers=headers, json=proof)
     assert verdict["valid"] is True
 
+    checkpoint = client.get(f"/api/v1/ves/log/checkpoint?{q}", headers=headers)
+    assert checkpoint.mimetype == "text/plain" and checkpoint.headers["X-Log-Vkey"]
+    call("get", "/api/v1/ves/log/checkpoint", f"/api/v1/ves/log/checkpoint?{q}", 200, headers=headers)
+    call("get", "/api/v1/ves/log/inclusion/{sequence_number}", f"/api/v1/ves/log/inclusion/2?{q}", 200,
+         headers=headers)
+    call("get", "/api/v1/ves/log/consistency", f"/api/v1/ves/log/consistency?{q}&first=1&second=3", 200,
+         headers=headers)
+
     call("get", "/api/v1/anchor/status", "/api/v1/anchor/status", 200, headers=headers)
     call("post", "/api/v1/ves/commitments/anchor", "/api/v1/ves/commitments/anchor", 503, headers=admin,
          json={"tenant_id": str(stream.tenant_id), "store_id": str(stream.store_id)})

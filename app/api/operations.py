@@ -137,6 +137,19 @@ def render_listing(batches) -> Response:
     return Response(stream_with_context(body()), status=200, mimetype="application/json")
 
 
+def render_text(text: str | bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A text body of the media type the operation declares for `status`, with declared `headers`."""
+    operation = current_operation()
+    media_type = operation.responses[status]
+    assert isinstance(media_type, str), "render_text needs a media type response"
+    response = Response(text, status=status, mimetype=media_type)
+    for name, value_text in (headers or {}).items():
+        assert name in operation.headers.get(status, {}), f"undeclared response header {name}"
+        response.headers[name] = value_text
+    g.view_headers = dict(headers or {})
+    return response
+
+
 def load(schema: Schema, data) -> dict:
     try:
         return schema.load(data)
