@@ -90,6 +90,7 @@ class Settings:
     log_origin: str = DEFAULT_LOG_ORIGIN
     log_max_delay_seconds: float = 5.0
     log_public: bool = False
+    log_disabled: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -363,6 +364,7 @@ def _log_settings(env: _Env) -> dict:
         "log_origin": env.get("LOG_ORIGIN", _log_origin) or DEFAULT_LOG_ORIGIN,
         "log_max_delay_seconds": env.float("LOG_MAX_DELAY_SECONDS", 5.0, minimum=0.0, maximum=3600.0),
         "log_public": env.bool("LOG_PUBLIC", False),
+        "log_disabled": env.bool("LOG_DISABLED", False),
     }
 
 

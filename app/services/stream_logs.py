@@ -110,7 +110,7 @@ class LogKey:
     @classmethod
     def from_settings(cls, settings: Settings) -> LogKey | None:
         """`LOG_SIGNING_KEY` under `LOG_ORIGIN`, or None when no key is configured (no checkpoint can be signed)."""
-        if settings.log_signing_key is None:
+        if settings.log_signing_key is None or settings.log_disabled:
             return None
         return cls(settings.log_origin, settings.log_signing_key)
 
