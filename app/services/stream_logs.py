@@ -16,6 +16,7 @@ Design and costs: docs/LOG.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import uuid
@@ -28,6 +29,7 @@ from dataclasses import field
 from sqlalchemy import Connection
 from sqlalchemy import Engine
 
+from app import metrics
 from app.config import Settings
 from app.db import stream_logs as store
 from app.db.locks import checkpoint_lock_key
@@ -358,6 +360,27 @@ def _check_before_signing(conn: Connection, tenant_id: uuid.UUID, store_id: uuid
 
 def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
                     lock_timeout_ms: int | None = None) -> SignedLogCheckpoint:
+    """See `_sign_checkpoint`; counts signatures and integrity refusals (app.metrics)."""
+    with _counting_integrity_failures():
+        signed, new = _sign_checkpoint(engine, tenant_id, store_id, key, lock_timeout_ms)
+    if new:
+        metrics.LOG_CHECKPOINTS_SIGNED.inc()
+        metrics.LOG_CHECKPOINT_SIZE.labels(tenant_id=str(tenant_id), store_id=str(store_id)).set(
+            signed.checkpoint.tree_size)
+    return signed
+
+
+@contextlib.contextmanager
+def _counting_integrity_failures():
+    try:
+        yield
+    except LogIntegrityError:
+        metrics.LOG_INTEGRITY_FAILURES.inc()
+        raise
+
+
+def _sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
+                     lock_timeout_ms: int | None = None) -> tuple[SignedLogCheckpoint, bool]:
     """Sign and persist the checkpoint of the stream's current tree, or return the latest if the tree has not
     grown since. One transaction under the stream's checkpoint lock:
 
@@ -380,7 +403,7 @@ def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
         if status.tree_size == 0:
             if latest is not None:
                 raise LogIntegrityError("The log is empty but a checkpoint was signed for it.")
-            return _empty_checkpoint(key, tenant_id, store_id, now)
+            return _empty_checkpoint(key, tenant_id, store_id, now), False
         root = _frontier(status.tree_size, status.frontier).root()
         if latest is not None:
             if latest.tree_size > status.tree_size:
@@ -390,14 +413,14 @@ def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
                 if latest.root_hash != root:
                     raise LogIntegrityError(f"The log's root differs from the checkpoint signed for its size "
                                             f"({status.tree_size}).")
-                return _from_row(origin, latest)
+                return _from_row(origin, latest), False
         _check_before_signing(conn, tenant_id, store_id, status.tree_size, root, latest)
         checkpoint = Checkpoint(origin, status.tree_size, root)
         note = sign_checkpoint_note(checkpoint, key.signer(tenant_id, store_id))
         row = store.insert_checkpoint(conn, tenant_id, store_id, status.tree_size, root, note.decode(), now)
     log.info("checkpoint signed", extra={"tenant_id": str(tenant_id), "store_id": str(store_id),
                                          "tree_size": status.tree_size})
-    return _from_row(origin, row)
+    return _from_row(origin, row), True
 
 
 def current_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
@@ -539,7 +562,7 @@ def serve_inclusion(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
         raise LogRangeError(f"sequence_number must be between 1 and the tree size (got {sequence_number}, "
                             f"tree_size {size}).")
     _beyond_checkpoint(size, latest)
-    with engine.connect() as conn:
+    with engine.connect() as conn, _counting_integrity_failures():
         return prove_inclusion(conn, tenant_id, store_id, sequence_number, size)
 
 
@@ -551,7 +574,7 @@ def serve_consistency(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID,
     if first > second:
         raise LogRangeError(f"first must not exceed second (got {first}, {second}).")
     _beyond_checkpoint(second, latest)
-    with engine.connect() as conn:
+    with engine.connect() as conn, _counting_integrity_failures():
         return ServedConsistency(first, second, prove_consistency(conn, tenant_id, store_id, first, second))
 
 

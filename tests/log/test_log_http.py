@@ -214,3 +214,33 @@ def test_an_unfinished_log_is_not_served_until_the_backfill_completes_it(client,
     assert response.status_code == 200
     opened = cp.open_checkpoint(response.get_data(), NoteVerifier.parse(response.headers["X-Log-Vkey"]))
     assert opened.checkpoint.root_hash == naive_root(entries_from_events(engine, tenant, store_id))
+
+
+def test_signing_and_integrity_refusals_are_counted_in_the_metrics(make_app, engine):
+    import sqlalchemy as sa
+    from prometheus_client import REGISTRY
+
+    from tests.log.conftest import LogStream
+
+    client = make_app(log_max_delay_seconds=0.0).test_client()
+    log_stream = LogStream(client, engine)
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    signed_before = value("sequencer_log_checkpoints_signed_total")
+    failures_before = value("sequencer_log_integrity_failures_total")
+    log_stream.add(9)
+    fetch_checkpoint(client, log_stream)
+    assert value("sequencer_log_checkpoints_signed_total") == signed_before + 1
+    assert value("sequencer_log_checkpoint_tree_size", tenant_id=str(log_stream.tenant_id),
+                 store_id=str(log_stream.store_id)) == 9
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        conn.execute(sa.text("UPDATE log_nodes SET hash = decode(repeat('aa', 32), 'hex') WHERE tenant_id = :t AND "
+                             "store_id = :s AND level = 3 AND node_index = 0"),
+                     {"t": log_stream.tenant_id, "s": log_stream.store_id})
+    log_stream.add(1)
+    refused = client.get(f"/api/v1/ves/log/checkpoint?{log_stream.query}", headers=log_stream.headers)
+    assert (refused.status_code, refused.json["code"]) == (500, "LOG_INTEGRITY")
+    assert value("sequencer_log_integrity_failures_total") == failures_before + 1
