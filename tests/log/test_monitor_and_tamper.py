@@ -230,3 +230,20 @@ def test_a_forked_history_is_caught_by_the_monitor_and_the_verifier(forked, tmp_
     with pytest.raises(LogVerificationError) as two_roots:
         fork.client.log_consistency(fork.tenant, fork.store, same_size, fork_at_14)
     assert two_roots.value.check == "fork" and "Two roots for one size" in two_roots.value.message
+
+
+def test_monitor_refuses_another_log_key_and_a_bad_state_file(server, tmp_path, capsys):
+    writer = Writer(server.url)
+    writer.add(2)
+    code, _, err = monitor(server.url, tmp_path / "pinned.json", writer, capsys, "--log-public-key", "00" * 32)
+    assert code == 1 and ": log_key: " in err, "a key other than the pinned one is a finding, not an error"
+    state = tmp_path / "state.json"
+    assert monitor(server.url, state, writer, capsys)[0] == 0
+    held = json.loads(state.read_text())
+    held["log_public_key"] = "11" * 32
+    state.write_text(json.dumps(held))
+    code, _, err = monitor(server.url, state, writer, capsys)
+    assert code == 1 and ": log_key: " in err, "the key recorded on first use is pinned from then on"
+    state.write_text("not json")
+    code, _, err = monitor(server.url, state, writer, capsys)
+    assert code == 2 and "cannot read the state file" in err
