@@ -81,6 +81,8 @@ def add_commands(commands) -> None:
                          help="TENANT:STORE, or a hex stream id (public paths); repeatable")
     monitor.add_argument("--log-public-key", help="pin the log key (hex); default: the state file's, else the "
                                                   "sequencer's published one (trusted on first use)")
+    monitor.add_argument("--audit-events", type=int, default=0, metavar="N",
+                         help="also prove N served events (the newest, the rest at random) in the new checkpoint")
     monitor.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
 
     proof = commands.add_parser("verify-proof", help="check one Merkle inclusion proof")
@@ -236,7 +238,7 @@ def _monitor(args) -> int:
     client = SequencerClient(args.url, args.api_key, timeout=args.timeout)
     key = parse_hex(args.log_public_key, 32, "--log-public-key") if args.log_public_key else None
     try:
-        code, findings = run_monitor(client, args.stream, Path(args.state), key)
+        code, findings = run_monitor(client, args.stream, Path(args.state), key, audit_events=args.audit_events)
     except StateError as error:
         print(f"ves-verify: error: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -4,8 +4,9 @@ Each run fetches each stream's latest signed checkpoint, verifies its signature 
 state file already holds a checkpoint of that stream, demands the consistency proof from the held one to the new
 one and verifies it locally. Only then is the new checkpoint written to the state file (atomically). A smaller
 tree (`rollback`), another root at the same size or a proof that does not verify (`fork`), a changed log key
-(`log_key`), or the sequencer refusing with LOG_INTEGRITY (it found its own stored log altered) is reported naming
-both checkpoints, and the held checkpoint is kept, so every later run fails too until an operator looks.
+(`log_key`), the sequencer refusing with LOG_INTEGRITY (it found its own stored log altered), or, with
+`--audit-events N`, a served event that is not the entry the log holds (`entry`, `inclusion`) is reported naming
+the checkpoints, and the held checkpoint is kept, so every later run fails too until an operator looks.
 
 State file (`format` "ves-log-monitor/1"): `{format, log_origin, log_public_key (hex, pinned on first use),
 streams: {origin: {note, verifier_key, verified_at}}}`.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,9 +114,14 @@ def held_checkpoint(state: dict, origin: str) -> VerifiedCheckpoint | None:
 
 def run_monitor(client: SequencerClient, streams: list[StreamRef], state_path: Path,
                 log_public_key: bytes | None = None, now: Callable[[], dt.datetime] | None = None,
-                ) -> tuple[int, list[Finding]]:
+                audit_events: int = 0, rng: random.Random | None = None) -> tuple[int, list[Finding]]:
     """One monitoring pass over `streams`; returns the exit code and one finding per stream. Raises StateError,
-    SequencerAPIError (unreachable) for the caller to report as exit 2."""
+    SequencerAPIError (unreachable) for the caller to report as exit 2.
+
+    `audit_events` > 0 (streams by tenant and store, read access): also read that many events of the new tree
+    (the newest, the rest at random) through the read API and prove each one's own leaf hash in the new
+    checkpoint, so a stored event changed after it was logged is found in time even where no proof the sequencer
+    builds passes through it."""
     now = now or (lambda: dt.datetime.now(dt.timezone.utc))
     state = load_state(state_path)
     info = client.sequencer_info(refresh=True)
@@ -125,14 +132,16 @@ def run_monitor(client: SequencerClient, streams: list[StreamRef], state_path: P
         key = parse_hex(info.get("log_public_key") or "", 32, "log_public_key")
     findings = []
     for stream in streams:
-        findings.append(_check_stream(client, stream, log_origin, key, state, now))
+        findings.append(_check_stream(client, stream, log_origin, key, state, now, audit_events,
+                                      rng or random.Random()))
     state["log_origin"] = log_origin
     state["log_public_key"] = key.hex()
     save_state(state_path, state)
     return (0 if all(f.ok for f in findings) else 1), findings
 
 
-def _check_stream(client, stream: StreamRef, log_origin: str, key: bytes, state: dict, now) -> Finding:
+def _check_stream(client, stream: StreamRef, log_origin: str, key: bytes, state: dict, now, audit_events: int,
+                  rng: random.Random) -> Finding:
     origin = stream.origin(log_origin)
     held = held_checkpoint(state, origin)
     if stream.stream_id_hex is not None:
@@ -148,6 +157,8 @@ def _check_stream(client, stream: StreamRef, log_origin: str, key: bytes, state:
             new = client.log_checkpoint(stream.tenant_id, stream.store_id, expected)
         if held is not None:
             client.log_consistency(stream.tenant_id, stream.store_id, held, new, stream.stream_id_hex)
+        if audit_events and stream.stream_id_hex is None:
+            _audit_events(client, stream, new, audit_events, rng)
     except LogVerificationError as error:
         served = f"; served checkpoint: {new.describe()}" if new is not None else ""
         return Finding(origin, False, f"FORK {origin}: {error.check}: {error.message}; held checkpoint: "
@@ -161,6 +172,24 @@ def _check_stream(client, stream: StreamRef, log_origin: str, key: bytes, state:
     if held is None:
         return Finding(origin, True, f"ok {origin}: first checkpoint recorded: {new.describe()}")
     return Finding(origin, True, f"ok {origin}: {held.tree_size} -> {new.tree_size} consistent ({new.describe()})")
+
+
+def _audit_events(client, stream: StreamRef, checkpoint: VerifiedCheckpoint, count: int, rng: random.Random) -> None:
+    size = checkpoint.tree_size
+    if size == 0:
+        return
+    chosen = {size} | set(rng.sample(range(1, size + 1), min(count, size) - 1)) if count > 1 else {size}
+    for number in sorted(chosen):
+        page = client.events(stream.tenant_id, stream.store_id, from_=number, limit=1)
+        events = page["events"]
+        if not events or events[0].get("sequence_number") != number:
+            raise LogVerificationError("entry", f"Event {number} is not served, yet the signed log holds it "
+                                                f"({checkpoint.describe()})")
+        try:
+            client.verify_event_in_log(events[0], checkpoint)
+        except LogVerificationError as error:
+            raise LogVerificationError(error.check, f"The served event {number} is not the one the log holds: "
+                                                    f"{error.message}") from None
 
 
 def _notes(checkpoint: VerifiedCheckpoint | None, which: str) -> str:

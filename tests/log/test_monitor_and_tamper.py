@@ -247,3 +247,24 @@ def test_monitor_refuses_another_log_key_and_a_bad_state_file(server, tmp_path, 
     state.write_text("not json")
     code, _, err = monitor(server.url, state, writer, capsys)
     assert code == 2 and "cannot read the state file" in err
+
+
+def test_an_event_changed_where_no_proof_passes_is_found_by_the_monitors_event_audit(server, engine, tmp_path,
+                                                                                    capsys):
+    writer = Writer(server.url)
+    writer.add(20)
+    state = tmp_path / "monitor.json"
+    assert monitor(server.url, state, writer, capsys)[0] == 0
+    without_triggers(engine, "UPDATE events SET agent_signature = decode(repeat('ab', 64), 'hex') "
+                             "WHERE tenant_id = :t AND store_id = :s AND sequence_number = 3",
+                     {"t": uuid.UUID(writer.tenant), "s": uuid.UUID(writer.store)})
+    writer.add(10)
+    code, out, _ = monitor(server.url, state, writer, capsys)
+    assert code == 0 and "20 -> 30 consistent" in out, \
+        "the tree is intact and no proof from 20 to 30 reads event 3: checkpoints alone cannot see it"
+    code, _, err = monitor(server.url, state, writer, capsys, "--audit-events", "30")
+    assert code == 1
+    finding = err.splitlines()[0]
+    assert finding.startswith("FORK") and ": inclusion: The served event " in finding
+    number = int(finding.split("The served event ")[1].split()[0])
+    assert 1 <= number <= 8, "proofs inside the changed event's 8-event block (folded from event rows) fail"
