@@ -181,3 +181,15 @@ def test_a_bad_key_is_refused_and_forgotten(browser, console_server):
     assert "401" in error.text
     assert browser.execute_script("return sessionStorage.length") == 0
     assert requests.get(console_server.url + "/api/v1/whoami", timeout=5).status_code == 401
+
+
+def test_the_console_proves_an_event_in_the_served_checkpoint(browser, console_stream, console_server):
+    """Against the real log endpoints: the verifier key (whose base64 may hold "+"), the signed checkpoint and the
+    RFC 9162 inclusion proof, all checked in the browser."""
+    console_stream.ingest({"total": "1.00"}, {"total": "2.00"})
+    log_in(browser, console_server.url, console_stream.key)
+    _open_stream(browser, console_stream.store_id)
+    _open_event(browser, 2)
+    assert checks(browser)["checkpoint-inclusion"] == "pass"
+    detail = browser.find_element(By.CSS_SELECTOR, "#checks li[data-check=checkpoint-inclusion]")
+    assert "size 2" in detail.get_attribute("textContent")
