@@ -128,3 +128,25 @@ def test_gunicorn_refuses_to_start_without_a_log_key_when_database_url_is_set():
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("configuration error: LOG_SIGNING_KEY is not set"), line
+
+@pytest.mark.slow
+def test_gunicorn_with_log_disabled_starts_warns_and_serves_no_checkpoint(database_url):
+    import json
+    import uuid
+
+    import requests
+
+    from tests.support.servers import start_gunicorn
+
+    admin = "log-disabled-admin-key-0123456789"
+    env = {"LOG_SIGNING_KEY": "", "LOG_DISABLED": "1", "BOOTSTRAP_ADMIN_API_KEY": admin}
+    with start_gunicorn(database_url, env=env, workers=1) as server:
+        info = requests.get(server.url + "/api/v1/ves/sequencer", timeout=10).json()
+        answer = requests.get(server.url + "/api/v1/ves/log/checkpoint", timeout=10, headers={
+            "Authorization": f"ApiKey {admin}"}, params={"tenant_id": str(uuid.uuid4()), "store_id": str(uuid.uuid4())})
+        log = server.log_text()
+    assert info["log_public_key"] == "" and info["signature_alg"] == "ed25519"
+    assert (answer.status_code, answer.json()["code"]) == (503, "LOG_DISABLED")
+    warnings = [json.loads(line) for line in log.splitlines()
+                if line.startswith("{") and "checkpoints are OFF" in line]
+    assert [w["level"] for w in warnings] == ["WARNING"]
