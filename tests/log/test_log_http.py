@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import uuid
 
-import pytest
-
 from app.services import stream_logs as service
 from app.ves import checkpoint as cp
 from app.ves import tlog
