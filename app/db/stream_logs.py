@@ -241,7 +241,7 @@ def transaction_time(conn: Connection) -> datetime.datetime:
 
 
 STREAM_ID_SQL = "sha256('VES_STREAM_V1'::bytea || uuid_send(tenant_id) || uuid_send(store_id))"
-"""VES.md's stream id computed in SQL; migration 0004 indexes `streams` on exactly this expression."""
+"""VES.md's stream id computed in SQL; migration 0005 indexes `streams` on exactly this expression."""
 
 
 def stream_by_id(conn: Connection, stream_id: bytes) -> tuple[uuid.UUID, uuid.UUID] | None:

@@ -4,16 +4,16 @@ LOG.md) find a stream from its hash with one index probe instead of a scan.
 `streams` has one row per stream (not per event), so building the index is quick; ingest computes one SHA-256 in
 the database per new stream, and head updates stay HOT (the indexed columns never change).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 17:10:00
 """
 
 from alembic import op
 
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
