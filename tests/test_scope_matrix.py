@@ -60,6 +60,10 @@ EXPECTED = {
     ("GET", "/api/v1/ves/commitments"):                  (401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 200, 403, 200),
     ("GET", "/api/v1/ves/commitments/{batch_id}"):       (401, 401, 401, 200, 200, 200, 200, 200, 200, 404, 200, 404, 200),
     ("GET", "/api/v1/ves/proofs/{sequence_number}"):     (401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 200, 403, 200),
+    ("GET", "/api/v1/ves/log/checkpoint"):               (401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 200, 403, 200),
+    ("GET", "/api/v1/ves/log/inclusion/{sequence_number}"):
+                                                         (401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 200, 403, 200),
+    ("GET", "/api/v1/ves/log/consistency"):              (401, 401, 401, 200, 200, 200, 200, 200, 200, 403, 200, 403, 200),
     ("POST", "/api/v1/ves/proofs/verify"):               (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/anchor/status"):                    (401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     # Anchoring is not configured here: a caller who may anchor gets 503 ANCHORING_NOT_CONFIGURED.
@@ -211,6 +215,12 @@ class World:
             return f"/api/v1/ves/commitments/{self.commitment['batch_id']}", None
         if path == "/api/v1/ves/proofs/{sequence_number}":
             return f"/api/v1/ves/proofs/{self.commitment['sequence_start']}?{q}", None
+        if path == "/api/v1/ves/log/checkpoint":
+            return f"{path}?{q}", None
+        if path == "/api/v1/ves/log/inclusion/{sequence_number}":
+            return f"/api/v1/ves/log/inclusion/1?{q}", None
+        if path == "/api/v1/ves/log/consistency":
+            return f"{path}?{q}&first=0&second=1", None
         if path == "/api/v1/ves/proofs/verify":
             return path, self.proof
         if path == "/api/v1/ves/commitments/anchor":
