@@ -53,7 +53,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(_database_url(), poolclass=pool.NullPool)
+    engine = create_engine(_database_url(), poolclass=pool.NullPool, hide_parameters=True)
     with engine.connect() as connection, connection.begin():
         # The same transaction-level lock as app.db.migrations.upgrade_to_head (works through PgBouncer).
         lock_transaction(connection, MIGRATION_LOCK_KEY)

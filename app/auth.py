@@ -1,8 +1,9 @@
 """Who is calling, per request, and the one authorisation helper every blueprint uses: `require(permission,
-tenant_id, store_id)`.
+tenant_id, store_id)`, `require_tenant_wide` for tenant-wide resources, `require_key_creation` and `key_in_scope` for
+API keys. The scope model they enforce is docs/SECURITY.md.
 
 Each worker caches the key records it has looked up (`Runtime.api_keys`, `app.db.key_cache.NotifiedCache`): any
-change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0005), which empties its
+change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0006), which empties its
 cache, and nothing is served from the cache unless the worker's LISTEN connection is live and verified; entries
 expire after API_KEY_CACHE_SECONDS regardless. So a revoked key is refused on its next request on every worker
 (tests/test_key_cache.py, through gunicorn). The bootstrap admin key from the environment is compared in constant
@@ -111,6 +112,44 @@ def require_tenant_wide(permission: str, tenant_id: uuid.UUID | None, agent_id: 
         raise NotPermitted("This API key is bound to one agent; it may manage only that agent's keys.",
                            code="AGENT_SCOPE_REQUIRED")
     return principal
+
+
+def require_key_creation(tenant_id: uuid.UUID | None, permissions: str, store_ids, agent_id: uuid.UUID | None
+                         ) -> Principal:
+    """Authenticate an admin key and check that the key it asks for is within its own scope: permission no higher,
+    the same tenant, a store set within its own (a store-scoped key cannot mint a tenant-wide one), and the same
+    agent binding. The bootstrap (global) admin may create any key.
+
+    :raise 401: no, unknown or revoked key.
+    :raise 403: not an admin key of that tenant, or the new key would be wider (SCOPE_WIDENING).
+    """
+    principal = require("admin", tenant_id)
+    if principal.tenant_id is None:
+        return principal
+    if not principal.has_permission(permissions):
+        raise NotPermitted("An API key may not create a key with a higher permission than its own.",
+                           code="SCOPE_WIDENING")
+    wanted = frozenset(store_ids or ())
+    if principal.store_ids and (not wanted or not wanted <= principal.store_ids):
+        raise NotPermitted("This API key is limited to some stores; it may create keys only for a subset of them.",
+                           code="SCOPE_WIDENING")
+    if principal.agent_id is not None and agent_id != principal.agent_id:
+        raise NotPermitted("This API key is bound to one agent; the keys it creates must be bound to that agent.",
+                           code="SCOPE_WIDENING")
+    return principal
+
+
+def key_in_scope(principal: Principal, record) -> bool:
+    """Whether an admin `principal` may see and revoke the API key `record`: the bootstrap admin every key; a tenant
+    key only keys of its tenant whose stores are within its own stores (when it is store-scoped) and whose agent
+    binding is its own (when it is agent-bound)."""
+    if principal.tenant_id is None:
+        return True
+    if record.tenant_id != principal.tenant_id:
+        return False
+    if principal.store_ids and not (record.store_ids and frozenset(record.store_ids) <= principal.store_ids):
+        return False
+    return principal.agent_id is None or record.agent_id == principal.agent_id
 
 
 def require_permission(permission: str) -> Principal:

@@ -57,6 +57,8 @@ class Settings:
     sequencer_id: str = "stateset-sequencer"
     db_migrate_on_startup: bool = True
     schema_validation_mode: str = "enforce"
+    schema_validation_timeout_ms: int = 1000
+    page_max_bytes: int = 4 * 1024 * 1024
     rate_limit_per_minute: int = 12000
     rate_limit_max_entries: int = 10000
     rate_limit_window_seconds: int = 60
@@ -89,6 +91,7 @@ class Settings:
     log_max_delay_seconds: float = 5.0
     log_public: bool = False
     api_key_cache_seconds: float = 10.0
+    log_disabled: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -110,6 +113,8 @@ class Settings:
             sequencer_id=env.get("SEQUENCER_ID", _nonempty) or "stateset-sequencer",
             db_migrate_on_startup=env.bool("DB_MIGRATE_ON_STARTUP", True),
             schema_validation_mode=env.get("SCHEMA_VALIDATION_MODE", _schema_mode) or "enforce",
+            schema_validation_timeout_ms=env.int("SCHEMA_VALIDATION_TIMEOUT_MS", 1000, minimum=1, maximum=60000),
+            page_max_bytes=env.int("PAGE_MAX_BYTES", 4 * 1024 * 1024, minimum=64 * 1024),
             rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 12000, minimum=0),
             rate_limit_max_entries=env.int("RATE_LIMIT_MAX_ENTRIES", 10000, minimum=1),
             rate_limit_window_seconds=env.int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1, maximum=86400),
@@ -361,6 +366,7 @@ def _log_settings(env: _Env) -> dict:
         "log_origin": env.get("LOG_ORIGIN", _log_origin) or DEFAULT_LOG_ORIGIN,
         "log_max_delay_seconds": env.float("LOG_MAX_DELAY_SECONDS", 5.0, minimum=0.0, maximum=3600.0),
         "log_public": env.bool("LOG_PUBLIC", False),
+        "log_disabled": env.bool("LOG_DISABLED", False),
     }
 
 

@@ -127,15 +127,30 @@ def ensure_log_signing_key(settings: Settings, environ: MutableMapping[str, str]
                            var_dir: Path = VAR_DIR) -> Settings:
     """The rule for the transparency-log key (LOG.md), applied with the receipt key's in the gunicorn master.
 
-    - `LOG_SIGNING_KEY` set: used as given (config refuses it equal to the receipt key).
+    - `LOG_SIGNING_KEY` set: used as given (config refuses it equal to the receipt key, or with `LOG_DISABLED=1`).
     - `DATABASE_URL` unset (the embedded development default): the seed in `var_dir/log-signing-key`, made on the
       first start and reused; exported as `LOG_SIGNING_KEY` for the workers.
-    - `DATABASE_URL` set without a key: unchanged. Logs are still built in every ingest, but no checkpoint can be
-      signed until the key is set (docs/LOG.md).
+    - `DATABASE_URL` set without a key: `ConfigError` (the server refuses to start), unless `LOG_DISABLED=1`, which
+      starts with a warning: logs are still built in every ingest, but no checkpoint is signed or served (503
+      `LOG_DISABLED`) until a key is set.
     """
     environ = os.environ if environ is None else environ
-    if settings.log_signing_key is not None or settings.database_url is not None:
+    if settings.log_signing_key is not None:
+        if settings.log_disabled:
+            raise ConfigError("LOG_DISABLED=1 and LOG_SIGNING_KEY are both set: unset one (LOG_DISABLED=1 turns "
+                              "checkpoints off, a key turns them on)")
         return settings
-    seed = load_or_create_seed(var_dir / LOG_KEY_FILE)
-    environ["LOG_SIGNING_KEY"] = seed.hex()
-    return settings.replace(log_signing_key=seed)
+    if settings.log_disabled:
+        from app.logging import configure_logging
+
+        configure_logging(settings.log_level)
+        log.warning("transparency-log checkpoints are OFF: LOG_DISABLED=1; logs are still built, but no checkpoint "
+                    "is signed or served until LOG_SIGNING_KEY is set")
+        return settings
+    if settings.database_url is None:
+        seed = load_or_create_seed(var_dir / LOG_KEY_FILE)
+        environ["LOG_SIGNING_KEY"] = seed.hex()
+        return settings.replace(log_signing_key=seed)
+    raise ConfigError("LOG_SIGNING_KEY is not set: with DATABASE_URL given the sequencer needs a 32-byte Ed25519 "
+                      "seed of its own (not the receipt key) to sign transparency-log checkpoints (generate one with "
+                      "`openssl rand -hex 32` and keep it secret), or set LOG_DISABLED=1 to serve no checkpoints")

@@ -20,6 +20,7 @@ from flask import request
 from flask_limiter import HeaderNames
 from flask_limiter import Limiter
 from limits.storage import MemoryStorage
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth import authenticate
 from app.auth import presented_key
@@ -71,7 +72,7 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter | None:
         if presented_key() is not None:
             try:
                 override = authenticate().rate_limit
-            except SequencerError:
+            except (SequencerError, SQLAlchemyError):  # an unknown key, or the database is down: the default
                 override = None
             if override:
                 per_minute = override

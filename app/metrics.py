@@ -45,6 +45,13 @@ ANCHOR_UNANCHORED = Gauge("sequencer_anchor_unanchored_commitments", "Commitment
 ANCHOR_OLDEST_AGE = Gauge("sequencer_anchor_oldest_unanchored_age_seconds",
                           "Age of the oldest unanchored commitment (0 when none).", multiprocess_mode="mostrecent")
 ANCHORED_TOTAL = Counter("sequencer_anchor_commitments_anchored_total", "Commitments recorded as anchored.")
+LOG_CHECKPOINTS_SIGNED = Counter("sequencer_log_checkpoints_signed_total",
+                                 "Transparency-log checkpoints signed and persisted (LOG.md).")
+LOG_CHECKPOINT_SIZE = Gauge("sequencer_log_checkpoint_tree_size", "Tree size of the latest checkpoint signed, per "
+                            "stream.", ["tenant_id", "store_id"], multiprocess_mode="max")
+LOG_INTEGRITY_FAILURES = Counter("sequencer_log_integrity_failures_total",
+                                 "Refusals to sign or prove because the stored log contradicts itself, the events or "
+                                 "a signed checkpoint (LOG_INTEGRITY): alert on any.")
 REPLICA_READS = Counter(
     "sequencer_replica_reads_total",
     "Reads of the log offered to the read replica (DATABASE_READ_URL), by outcome: served by it; behind (it had not "

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from app.services.query import LongPolls
     from app.services.replica import ReadDatabases
     from app.services.schemas import SchemaValidator
+    from app.services.stream_logs import LogKey
 
 
 @dataclass
@@ -43,6 +44,13 @@ class Runtime:
         from app.services.replica import ReadDatabases
 
         return ReadDatabases(self.engine, self.read_engine)
+
+    @functools.cached_property
+    def log_key(self) -> "LogKey | None":
+        """The transparency-log key (LOG_SIGNING_KEY under LOG_ORIGIN), or None when checkpoints are disabled."""
+        from app.services.stream_logs import LogKey
+
+        return LogKey.from_settings(self.settings)
 
     def close(self) -> None:
         """Stop the listener thread and close every pooled connection (tests; a worker just exits)."""
@@ -68,7 +76,7 @@ def init_app(app: Flask, settings: Settings) -> Runtime:
         settings=settings,
         engine=engine,
         signer=ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key),
-        schemas=SchemaValidator(engine, settings.schema_validation_mode),
+        schemas=SchemaValidator(engine, settings.schema_validation_mode, settings.schema_validation_timeout_ms / 1000),
         long_polls=LongPolls(listener, settings.long_poll_slots_per_worker),
         read_engine=make_read_engine(settings),
         api_keys=NotifiedCache(listener, API_KEYS_CHANNEL, settings.api_key_cache_seconds,

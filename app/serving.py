@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import uuid
 
 from gunicorn.glogging import Logger
 
@@ -86,6 +87,34 @@ def quit_once(worker) -> None:
 
     for signum in (signal.SIGINT, signal.SIGQUIT):
         signal.signal(signum, handler)
+
+
+_GUNICORN_ERROR_CODES = {400: "BAD_REQUEST", 403: "FORBIDDEN", 414: "URI_TOO_LONG", 417: "EXPECTATION_FAILED",
+                         431: "HEADERS_TOO_LARGE", 500: "INTERNAL_ERROR", 501: "NOT_IMPLEMENTED"}
+
+
+def json_error_response(status_int: int, reason: str, mesg: str) -> bytes:
+    """The raw HTTP response for an error gunicorn answers itself (before the app runs: a malformed request line,
+    too many or too large headers, an invalid chunk size), in the app's error shape `{"error", "code",
+    "request_id"}` instead of gunicorn's HTML page."""
+    detail = mesg.encode("ascii", "backslashreplace").decode("ascii")[:200]
+    body = json.dumps({"error": f"{reason}: {detail}" if detail else f"{reason}.",
+                       "code": _GUNICORN_ERROR_CODES.get(status_int, "HTTP_ERROR"),
+                       "request_id": str(uuid.uuid4())}).encode() + b"\n"
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1", "replace")
+    return head + body
+
+
+def json_gunicorn_errors(worker) -> None:
+    """Worker `post_worker_init`: gunicorn's own error responses use the JSON error shape (gunicorn writes them with
+    `gunicorn.util.write_error`, looked up at call time, so replacing it in the worker covers every worker class)."""
+    from gunicorn import util
+
+    def write_error(sock, status_int, reason, mesg):
+        util.write_nonblock(sock, json_error_response(status_int, reason, mesg))
+
+    util.write_error = write_error
 
 
 class JsonAccessLogger(Logger):

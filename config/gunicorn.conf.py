@@ -17,8 +17,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from app.serving import load_settings_or_exit  # noqa: E402
 from app.serving import prepare_master  # noqa: E402
 from app.serving import announce_listening  # noqa: E402
+from app.serving import json_gunicorn_errors  # noqa: E402
 from app.serving import quit_once  # noqa: E402
 from app.serving import worker_exited  # noqa: E402
+from app import restore_recursion_limit  # noqa: E402
 
 _settings = load_settings_or_exit()
 
@@ -46,6 +48,8 @@ def on_starting(server):
 
 def post_worker_init(worker):
     quit_once(worker)
+    json_gunicorn_errors(worker)
+    restore_recursion_limit()
 
 
 def child_exit(server, worker):

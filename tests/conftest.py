@@ -56,6 +56,8 @@ def settings(database_url) -> Settings:
         sequencer_signing_key=bytes(range(32)),
         bootstrap_admin_api_key="test-bootstrap-admin-key-0123456789",
         long_poll_max_seconds=5.0,
+        log_signing_key=bytes(range(64, 96)),
+        log_origin="sequencer.test/ves",
     )
 
 

@@ -100,6 +100,27 @@ def _batch_id_given_twice(code: str, body: dict, query: dict) -> bool:
     return code == "INVALID_REQUEST" and "batch_id" in query and "batchId" in query
 
 
+def _first_after_second(code: str, body: dict, query: dict, path: dict | None = None) -> bool:
+    """LOG_RANGE: a consistency proof with `first > second`."""
+    first, second = _query_int(query.get("first")), _query_int(query.get("second"))
+    return code == "LOG_RANGE" and first is not None and second is not None and first > second
+
+
+def _beyond_tree_size(code: str, body: dict, query: dict, path: dict | None = None) -> bool:
+    """LOG_RANGE: `sequence_number > tree_size`; without `tree_size` the default is the latest checkpoint's size,
+    stored state (the fuzzed streams are empty, so their size is 0)."""
+    number = _query_int((path or {}).get("sequence_number"))
+    size = _query_int(query.get("tree_size"))
+    return code == "LOG_RANGE" and number is not None and (size is None or number > size)
+
+
+def _query_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 RULES = {
     ("POST", "/api/v1/ves/commitments"): _range_rules,
     ("POST", "/api/v1/ves/commitments/anchor"): _range_rules,
@@ -112,7 +133,12 @@ RULES = {
     ("GET", "/api/v1/ves/proofs/{sequence_number}"): _batch_id_given_twice,
     ("POST", "/api/v1/commitments"): _range_rules,
     ("GET", "/api/v1/proofs/{sequence_number}"): _batch_id_given_twice,
+    ("GET", "/api/v1/ves/log/consistency"): _first_after_second,
+    ("GET", "/api/v1/ves/log/public/{stream_id}/consistency"): _first_after_second,
+    ("GET", "/api/v1/ves/log/inclusion/{sequence_number}"): _beyond_tree_size,
 }
+PATH_RULES = {_beyond_tree_size}
+"""Rules that also read the path parameters."""
 
 
 @schemathesis.check
@@ -127,6 +153,7 @@ def positive_data_acceptance_or_rule(ctx, response, case):
             except (ValueError, KeyError, TypeError):
                 raise
             body = case.body if isinstance(case.body, dict) else {}
-            if rule(code, body, dict(case.query or {})):
+            extra = (dict(case.path_parameters or {}),) if rule in PATH_RULES else ()
+            if rule(code, body, dict(case.query or {}), *extra):
                 return None
         raise

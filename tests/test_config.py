@@ -249,7 +249,8 @@ def test_gunicorn_runs_gthread_workers_with_web_threads():
     code = ("import runpy; ns = runpy.run_path('config/gunicorn.conf.py'); "
             "print(ns['worker_class'], ns['threads'], ns['graceful_timeout'])")
     env = {"PATH": "/usr/bin:/bin", "WEB_THREADS": "5", "LONG_POLL_MAX_SECONDS": "60",
-           "DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "VES_SEQUENCER_SIGNING_KEY": "ab" * 32}
+           "DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "VES_SEQUENCER_SIGNING_KEY": "ab" * 32,
+           "LOG_SIGNING_KEY": "cd" * 32}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
@@ -275,7 +276,7 @@ signal.getsignal(signal.SIGQUIT)(signal.SIGQUIT, None)
 print(calls == [signal.SIGINT])
 """
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
-           "VES_SEQUENCER_SIGNING_KEY": "ab" * 32}
+           "VES_SEQUENCER_SIGNING_KEY": "ab" * 32, "LOG_SIGNING_KEY": "cd" * 32}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr

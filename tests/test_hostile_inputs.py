@@ -494,8 +494,15 @@ def _chunked(chunks: int) -> bytes:
 
 
 def _is_4xx(data: bytes) -> bool:
-    """For requests gunicorn refuses itself, before the app: its own (HTML) 4xx, never a traceback."""
-    return 400 <= _status(data) < 500 and not any(marker.encode() in data for marker in TRACE_MARKERS)
+    """For requests gunicorn refuses itself, before the app: a 4xx in the app's JSON error shape (gunicorn's HTML
+    page is replaced, app.serving.json_gunicorn_errors), never a traceback."""
+    if not 400 <= _status(data) < 500 or any(marker.encode() in data for marker in TRACE_MARKERS):
+        return False
+    head, _, body = data.partition(b"\r\n\r\n")
+    try:
+        return b"application/json" in head.lower() and set(json.loads(body)) == ERROR_KEYS
+    except ValueError:
+        return False
 
 
 def _is_clean_json_4xx(expected: int | None = None):
@@ -529,6 +536,10 @@ RAW_CASES = {
     "invalid_utf8_body": (INGEST_HEAD + b"Content-Length: 12\r\n" + CLOSE + b"\r\n" + b'{"events":\xff}',
                           _is_clean_json_4xx(400)),
     "garbage": (b"GARBAGE\r\n\r\n", lambda data: not data or _is_4xx(data)),
+    "chunked_invalid_chunk_size": (INGEST_HEAD + b"Transfer-Encoding: chunked\r\n" + CLOSE + b"\r\n"
+                                   + b"ZZ\r\n{}\r\n0\r\n\r\n", _is_clean_json_4xx(400)),
+    "chunk_missing_terminator": (INGEST_HEAD + b"Transfer-Encoding: chunked\r\n" + CLOSE + b"\r\n"
+                                 + b"2\r\n{}XX0\r\n\r\n", _is_clean_json_4xx(400)),
 }
 
 

@@ -11,6 +11,7 @@ from app.client.signer import AgentSigner
 from app.ves import hashing
 from app.ves.encoding import parse_hex
 from app.ves.signing import verify_signature
+from tests.controls import BOOTSTRAP_KEY
 from tests.controls import Stream
 from tests.controls import api_key
 from tests.controls import auth
@@ -67,8 +68,10 @@ def test_every_accepted_event_reads_back_with_its_number_and_rehashes(stream):
 def test_no_key_configured_means_signature_alg_none(make_app, engine):
     app = make_app(sequencer_signing_key=None)
     client = app.test_client()
-    assert client.get("/api/v1/ves/sequencer").json == {"sequencer_id": "stateset-sequencer", "signature_alg": "none",
-                                                          "public_key": ""}
+    info = client.get("/api/v1/ves/sequencer").json
+    assert {name: info[name] for name in ("sequencer_id", "signature_alg", "public_key")} == {
+        "sequencer_id": "stateset-sequencer", "signature_alg": "none", "public_key": ""}
+    assert info["log_public_key"], "the log key is its own: receipts unsigned, checkpoints still signed"
     stream = Stream(client, engine)
     receipt = stream.ingest([stream.event()])["receipts"][0]
     assert receipt["signatureAlg"] == "none" and receipt["sequencerSignature"] == ""
@@ -195,8 +198,11 @@ def test_events_for_several_streams_are_judged_event_by_event(client, engine):
     key = api_key(engine, tenant, "read_write", store_ids=[allowed])
     agent = uuid.uuid4()
     signer = AgentSigner(os.urandom(32), tenant, agent, 1)
-    client.post("/api/v1/agents/keys", json={"tenant_id": str(tenant), "agent_id": str(agent), "key_id": 1,
-                                             "public_key": signer.public_key_hex}, headers=auth(key))
+    # Agent keys are tenant-wide: a store-scoped key may not register one (docs/SECURITY.md).
+    registered = client.post("/api/v1/agents/keys", json={"tenant_id": str(tenant), "agent_id": str(agent),
+                                                          "key_id": 1, "public_key": signer.public_key_hex},
+                             headers=auth(BOOTSTRAP_KEY))
+    assert registered.status_code == 201, registered.json
     events = [signer.build_event(allowed, "o", "1", "t", {}), signer.build_event(other, "o", "1", "t", {}),
               signer.build_event(allowed, "o", "2", "t", {})]
     result = client.post("/api/v1/ves/events/ingest", json={"events": events}, headers=auth(key)).json

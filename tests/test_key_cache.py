@@ -1,5 +1,5 @@
 """The per-worker API key cache (app/db/key_cache.py): used only while NOTIFY delivery is vouched for, emptied by any
-change to api_keys (the trigger of alembic 0005), and a revoked key refused on its next request by every gunicorn
+change to api_keys (the trigger of alembic 0006), and a revoked key refused on its next request by every gunicorn
 worker."""
 
 from __future__ import annotations

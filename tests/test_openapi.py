@@ -201,6 +201,14 @@ def test_real_responses_of_every_operation_match_the_documented_schemas(client, 
     verdict = call("post", "/api/v1/ves/proofs/verify", "/api/v1/ves/proofs/verify", 200, headers=headers, json=proof)
     assert verdict["valid"] is True
 
+    checkpoint = client.get(f"/api/v1/ves/log/checkpoint?{q}", headers=headers)
+    assert checkpoint.mimetype == "text/plain" and checkpoint.headers["X-Log-Vkey"]
+    call("get", "/api/v1/ves/log/checkpoint", f"/api/v1/ves/log/checkpoint?{q}", 200, headers=headers)
+    call("get", "/api/v1/ves/log/inclusion/{sequence_number}", f"/api/v1/ves/log/inclusion/2?{q}", 200,
+         headers=headers)
+    call("get", "/api/v1/ves/log/consistency", f"/api/v1/ves/log/consistency?{q}&first=1&second=3", 200,
+         headers=headers)
+
     call("get", "/api/v1/anchor/status", "/api/v1/anchor/status", 200, headers=headers)
     call("post", "/api/v1/ves/commitments/anchor", "/api/v1/ves/commitments/anchor", 503, headers=admin,
          json={"tenant_id": str(stream.tenant_id), "store_id": str(stream.store_id)})
@@ -248,7 +256,8 @@ def _walk_legacy_routes(call, client, engine, stream, commitment) -> None:
     call("get", "/api/v1/agents/{agent_id}", f"/api/v1/agents/{agent}", 200, headers=auth(agent_key))
     minted = call("post", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200,
                   headers=auth(agent_key), json={"readOnly": True})
-    call("get", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200, headers=headers)
+    call("get", "/api/v1/agents/{agent_id}/api-keys", f"/api/v1/agents/{agent}/api-keys", 200,
+         headers=auth(agent_key))  # the agent's own key or an admin (docs/SECURITY.md)
     call("delete", "/api/v1/agents/{agent_id}/api-keys/{key_hash_prefix}",
          f"/api/v1/agents/{agent}/api-keys/{minted['keyHashPrefix']}", 200, headers=auth(agent_key))
 

@@ -38,7 +38,7 @@ def anchored_server(database_server_url):
         deployer = node.accounts[0].private_key
         env = {"L2_RPC_URL": node.url, "L2_CHAIN_ID": str(node.chain_id), "SEQUENCER_PRIVATE_KEY": deployer,
                "BOOTSTRAP_ADMIN_API_KEY": ADMIN_KEY, "LONG_POLL_MAX_SECONDS": "0.2", "LOG_LEVEL": "warning",
-               "VES_SEQUENCER_SIGNING_KEY": "11" * 32}
+               "VES_SEQUENCER_SIGNING_KEY": "11" * 32, "LOG_PUBLIC": "1"}
         env["SET_REGISTRY_ADDRESS"] = _deploy_registry(node, deployer)
         with start_gunicorn(url, env=env, workers=2) as server:
             yield server
@@ -72,6 +72,7 @@ def test_schemathesis_finds_no_mismatch_and_no_server_error(anchored_server, tmp
     elapsed = time.monotonic() - started
     output = result.stdout + result.stderr
     print(output[-20000:])
+    print("command:", " ".join(command))
     print(f"schemathesis: {elapsed:.1f} s, seed {SEED}, {MAX_EXAMPLES} examples per operation and phase")
     assert result.returncode == 0, output[-20000:]
     assert "positive_data_acceptance_or_rule" in output or "Test cases:" in output, output[-2000:]

@@ -1,4 +1,6 @@
-"""Admin API: API keys. Requires an admin key; a tenant-scoped admin manages only its own tenant's keys."""
+"""Admin API: API keys. Requires an admin key, which creates, sees and revokes only keys within its own scope
+(docs/SECURITY.md): a tenant admin its tenant's keys, a store-scoped admin keys of its stores, an agent-bound admin
+keys bound to its agent."""
 
 from __future__ import annotations
 
@@ -11,8 +13,13 @@ from app.api.operations import operation
 from app.api.operations import path
 from app.api.operations import query
 from app.api.operations import render
+from app.api.operations import render_listing
+from functools import partial
+
 from app.auth import authenticate
+from app.auth import key_in_scope
 from app.auth import require
+from app.auth import require_key_creation
 from app.services import api_keys as service
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
@@ -23,7 +30,7 @@ bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 def create_api_key():
     """Create an API key (admin); the secret is in this response only."""
     fields = body()
-    require("admin", fields["tenant_id"])
+    require_key_creation(fields["tenant_id"], fields["permissions"], fields["store_ids"], fields["agent_id"])
     return render(service.create_api_key(runtime.current().engine, **fields), 201)
 
 
@@ -32,8 +39,9 @@ def create_api_key():
 def list_api_keys():
     """List API keys without their secrets (admin), optionally for one tenant."""
     tenant_id = query()["tenant_id"] or authenticate().tenant_id
-    require("admin", tenant_id)
-    return render(service.list_api_keys(runtime.current().engine, tenant_id))
+    principal = require("admin", tenant_id)
+    return render_listing(service.api_keys_in_batches(runtime.current().engine, tenant_id,
+                                                      partial(key_in_scope, principal)))
 
 
 @bp.delete("/api-keys/<key_id>")
@@ -43,6 +51,6 @@ def revoke_api_key(key_id: str):
     key_uuid = path(key_id=key_id)["key_id"]
     principal = require("admin", authenticate().tenant_id)
     rt = runtime.current()
-    service.revoke_api_key_of(rt.engine, key_uuid, principal.tenant_id, principal.key_id,
+    service.revoke_api_key_of(rt.engine, key_uuid, partial(key_in_scope, principal), principal.key_id,
                               connect_listener=rt.long_polls.listener.new_connection)
     return render(None, 204)

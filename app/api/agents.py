@@ -1,4 +1,8 @@
-"""The agent key registry (VES): register, list and revoke agents' Ed25519 public keys."""
+"""The agent key registry (VES): register, list and revoke agents' Ed25519 public keys.
+
+Agent keys are tenant-wide (an agent signs for every store of its tenant): registering and revoking them needs a
+`read_write` key for the whole tenant (`require_tenant_wide`); a key bound to one agent may do so only for that
+agent's keys. Any key of the tenant may list them (docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from app.api.operations import operation
 from app.api.operations import path
 from app.api.operations import query
 from app.api.operations import render
+from app.api.operations import render_listing
 from app.auth import require
+from app.auth import require_tenant_wide
 from app.services import agent_keys as service
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
@@ -23,7 +29,7 @@ bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
 def register_agent_key():
     """Register an agent's Ed25519 public key: 201 when new, 200 when already registered, 409 for another key."""
     fields = body()
-    require("read_write", fields["tenant_id"])
+    require_tenant_wide("read_write", fields["tenant_id"], agent_id=fields["agent_id"])
     record, created = service.register_agent_key(runtime.current().engine, **fields)
     return render(record, 201 if created else 200)
 
@@ -34,7 +40,8 @@ def list_agent_keys():
     """A tenant's agent keys, optionally of one agent."""
     args = query()
     require("read", args["tenant_id"])
-    return render(service.list_agent_keys(runtime.current().engine, args["tenant_id"], args["agent_id"]))
+    return render_listing(service.agent_keys_in_batches(runtime.current().engine, args["tenant_id"],
+                                                        args["agent_id"]))
 
 
 @bp.delete("/keys/<agent_id>/<key_id>")
@@ -44,5 +51,5 @@ def revoke_agent_key(agent_id: str, key_id: str):
     """Revoke an agent key (the row stays; events signed with it are rejected from now on)."""
     key = path(agent_id=agent_id, key_id=key_id)
     tenant_id = query()["tenant_id"]
-    require("read_write", tenant_id)
+    require_tenant_wide("read_write", tenant_id, agent_id=key["agent_id"])
     return render(service.revoke_agent_key(runtime.current().engine, tenant_id, key["agent_id"], key["key_id"]))

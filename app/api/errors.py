@@ -20,6 +20,8 @@ from app.api.wire import ErrorAnswer
 from app.api.wire import answer_for
 from app.api.wire import error_body
 from app.errors import SequencerError
+from app.logging import FAULT_LOG_INTERVAL_SECONDS
+from app.logging import EveryInterval
 from app.ves.errors import VesError
 
 log = logging.getLogger("stateset_sequencer.api")
@@ -47,11 +49,15 @@ _HTTP_MESSAGES = {
     413: "Request body is larger than MAX_BODY_SIZE_BYTES.",
     429: "Rate limit exceeded; retry after the Retry-After interval.",
 }
+_OUTAGE_LOG = EveryInterval(FAULT_LOG_INTERVAL_SECONDS)
 INTERNAL = ErrorAnswer(500, "INTERNAL_ERROR", "Internal error; see the server log for this request id.", {})
 
 
 def respond(answer: ErrorAnswer):
-    response = jsonify(error_body(answer.code, answer.message, getattr(g, "request_id", None)))
+    """The error body. The message may quote the request (a field name with a lone surrogate, which UTF-8 cannot
+    encode): such characters are written as `\\udXXX` escapes, so the error itself never fails to render."""
+    message = answer.message.encode("utf-8", "backslashreplace").decode("utf-8")
+    response = jsonify(error_body(answer.code, message, getattr(g, "request_id", None)))
     response.status_code = answer.status
     response.headers.update(answer.headers)
     return response
@@ -79,7 +85,11 @@ def database_answer(exc: DBAPIError) -> ErrorAnswer:
         return ErrorAnswer(503, "DATABASE_TIMEOUT", "A database statement took too long and was cancelled; nothing "
                            "was written. Retry shortly.", RETRY_SOON)
     if exc.connection_invalidated or _is_unavailable(exc):
-        log.warning("database unavailable", extra={"error_type": type(exc.orig).__name__})
+        occurrences = _OUTAGE_LOG.due("database unavailable")
+        if occurrences is not None:
+            log.warning("database unavailable", extra={"error_type": type(exc.orig).__name__,
+                                                       "occurrences": occurrences,
+                                                       "repeats_suppressed_seconds": _OUTAGE_LOG.seconds})
         return ErrorAnswer(503, "DATABASE_UNAVAILABLE", "The database is unreachable; retry shortly.", RETRY_SOON)
     log.exception("database error")
     return INTERNAL

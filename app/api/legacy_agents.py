@@ -9,6 +9,8 @@ and every attempt is written to the `agent_registrations` table.
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint
 from flask import g
 from flask import request
@@ -21,6 +23,7 @@ from app.api.operations import path
 from app.api.operations import render
 from app.auth import authenticate
 from app.auth import public
+from app.auth import key_in_scope
 from app.auth import require
 from app.auth import require_tenant_wide
 from app.errors import InvalidRequest
@@ -67,7 +70,8 @@ def list_agent_api_keys(agent_id: str):
     """The agent's API keys (`keyHashPrefix`, never the secret)."""
     agent_uuid, principal = path(agent_id=agent_id)["agent_id"], authenticate()
     require("read", service.agent_tenant(runtime.current().engine, agent_uuid, principal))
-    return render(service.list_agent_api_keys(runtime.current().engine, agent_uuid, principal))
+    return render(service.list_agent_api_keys(runtime.current().engine, agent_uuid, principal,
+                                              partial(key_in_scope, principal)))
 
 
 @bp.post("/<id:agent_id>/api-keys")

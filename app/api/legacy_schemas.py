@@ -86,4 +86,6 @@ def validate_payload():
     """Check a payload against a version (404 when absent) or the latest active schema (valid when there is none)."""
     fields = body()
     require("read", fields["tenant_id"])
-    return render(service.validate_payload(runtime.current().engine, **fields))
+    rt = runtime.current()
+    return render(service.validate_payload(rt.engine, **fields,
+                                           timeout_seconds=rt.settings.schema_validation_timeout_ms / 1000))

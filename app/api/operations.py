@@ -8,8 +8,10 @@ for a body that is not JSON) with a message naming the offending field.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+import re
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -18,6 +20,7 @@ from flask import current_app
 from flask import g
 from flask import jsonify
 from flask import request
+from flask import stream_with_context
 from werkzeug.routing import BaseConverter
 from werkzeug.routing import PathConverter
 from marshmallow import Schema
@@ -130,6 +133,38 @@ def render(value=None, status: int = 200, headers: dict[str, str] | None = None)
     return response
 
 
+def render_listing(batches) -> Response:
+    """A listing (`{key: [items], "count": n}`, the operation's 200 schema made by `wire.listing`) written out batch
+    by batch as the batches are read, so the worker holds one batch, not the whole list; `count` is the number of
+    items written. Same body as `render`."""
+    key, item_schema = current_operation().responses[200].LISTING
+    dump, dumps = item_schema().dump, current_app.json.dumps
+
+    def body():
+        yield ("{" + dumps(key) + ":[").encode()
+        count = 0
+        for batch in batches:
+            for item in batch:
+                yield (("," if count else "") + dumps(dump(item))).encode()
+                count += 1
+        yield ("]," + dumps("count") + ":" + str(count) + "}\n").encode()
+
+    return Response(stream_with_context(body()), status=200, mimetype="application/json")
+
+
+def render_text(text: str | bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A text body of the media type the operation declares for `status`, with declared `headers`."""
+    operation = current_operation()
+    media_type = operation.responses[status]
+    assert isinstance(media_type, str), "render_text needs a media type response"
+    response = Response(text, status=status, mimetype=media_type)
+    for name, value_text in (headers or {}).items():
+        assert name in operation.headers.get(status, {}), f"undeclared response header {name}"
+        response.headers[name] = value_text
+    g.view_headers = dict(headers or {})
+    return response
+
+
 def load(schema: Schema, data) -> dict:
     try:
         return schema.load(data)
@@ -179,21 +214,31 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _depth_exceeds(value, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return False
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+"""A string literal, or an unterminated one up to the end: every match starts at a quote and always succeeds, so
+the substitution is one linear pass (no retry from each quote of an unterminated string)."""
+_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = [0] * 256
+_BRACKET_STEP[ord("[")] = _BRACKET_STEP[ord("{")] = 1
+_BRACKET_STEP[ord("]")] = _BRACKET_STEP[ord("}")] = -1
+
+
+def raw_nesting_depth(raw: bytes) -> int:
+    """The deepest `[`/`{` nesting of a raw JSON text, counted outside strings, in one linear pass and without
+    recursion (string literals are cut out, then the brackets left are summed). Run before any parser sees the body,
+    so no input can drive a recursive parser (or the C stack under it) deeper than MAX_JSON_DEPTH, whatever the
+    process's recursion limit is. Malformed text may count brackets inside an unterminated string: it is refused
+    either way."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _BRACKETS)
+    return max(itertools.accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
 
 
 def parse_json(raw: bytes):
-    """Parse a request body strictly: UTF-8, no NaN/Infinity, no duplicate object keys, nesting at most 64 deep."""
+    """Parse a request body strictly: nesting at most MAX_JSON_DEPTH deep (checked on the raw bytes first: 400
+    `JSON_TOO_DEEP`), UTF-8, no NaN/Infinity, no duplicate object keys."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and raw_nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.",
+                             code="JSON_TOO_DEEP")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -204,11 +249,9 @@ def parse_json(raw: bytes):
         raise InvalidRequest(f"The request body repeats the object key {str(exc)[:64]!r}.",
                              code="INVALID_JSON") from None
     except RecursionError:
-        raise InvalidRequest("The request body is nested too deeply.", code="INVALID_JSON") from None
+        raise InvalidRequest("The request body is nested too deeply.", code="JSON_TOO_DEEP") from None
     except ValueError as exc:
         raise InvalidRequest(f"The request body is not valid JSON ({str(exc)[:120]}).", code="INVALID_JSON") from None
-    if _depth_exceeds(value, MAX_JSON_DEPTH):
-        raise InvalidRequest(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.", code="INVALID_JSON")
     return value
 
 
@@ -225,11 +268,29 @@ def json_body() -> dict:
 def _read_body() -> bytes:
     """The raw body, never more than MAX_BODY_SIZE_BYTES. A declared Content-Length over the limit was refused before
     the view ran; a chunked body (no Content-Length) is read up to the limit + 1 byte and refused if it is longer,
-    rather than silently cut off."""
-    if request.content_length is not None:
-        return request.get_data(cache=False)
-    limit = runtime.current().settings.max_body_size_bytes
-    data = request.environ["wsgi.input"].read(limit + 1)
+    rather than silently cut off. A body the server cannot decode (an invalid chunk size such as `ZZ`, a missing
+    chunk terminator, a connection closed mid-body) is 400 `MALFORMED_BODY`, not an internal error."""
+    try:
+        if request.content_length is not None:
+            return request.get_data(cache=False)
+        limit = runtime.current().settings.max_body_size_bytes
+        data = request.environ["wsgi.input"].read(limit + 1)
+    except _BODY_READ_ERRORS as exc:
+        raise InvalidRequest(f"The request body could not be read ({type(exc).__name__}: malformed chunked encoding "
+                             "or a body shorter than declared).", code="MALFORMED_BODY") from None
     if len(data) > limit:
         raise TooLarge(f"Request body is larger than MAX_BODY_SIZE_BYTES ({limit} bytes).")
     return data
+
+
+def _body_read_errors() -> tuple[type[BaseException], ...]:
+    """What reading `wsgi.input` raises for a malformed body: gunicorn's parse errors (`InvalidChunkSize`, ...) and
+    `NoMoreData` (an OSError); other servers raise OSError or ValueError."""
+    try:
+        from gunicorn.http.errors import ParseException
+    except ImportError:  # not under gunicorn (tests' in-process client, embedded use)
+        return (OSError, ValueError)
+    return (ParseException, OSError, ValueError)
+
+
+_BODY_READ_ERRORS = _body_read_errors()

@@ -23,7 +23,7 @@ def _events_page():
     wait = min(args["wait"], rt.settings.long_poll_max_seconds)
     page = service.events_page(rt.reads, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
                                wire.RangeQuery.first_wanted(args), args["limit"], wait, long_polls=rt.long_polls,
-                               min_sequence=args["min_sequence"])
+                               min_sequence=args["min_sequence"], max_bytes=rt.settings.page_max_bytes)
     return render(page, headers=wire.retry_after_headers(page.retry_after))
 
 
@@ -61,7 +61,8 @@ def _entity_history(entity_type: str, entity_id: str):
     rt = runtime.current()
     return render(service.entity_history(rt.reads, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
                                          entity["entity_type"], entity["entity_id"],
-                                         wire.RangeQuery.first_wanted(args), args["limit"], args["min_sequence"]))
+                                         wire.RangeQuery.first_wanted(args), args["limit"], args["min_sequence"],
+                                         rt.settings.page_max_bytes))
 
 
 @bp.get("/api/v1/ves/entities/<entity_type>/<path:entity_id>")

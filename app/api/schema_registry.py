@@ -1,4 +1,7 @@
-"""The payload schema registry: versioned JSON Schemas (draft 2020-12) per tenant and event type."""
+"""The payload schema registry: versioned JSON Schemas (draft 2020-12) per tenant and event type.
+
+A schema governs every store of its tenant, so registering one needs a `read_write` key for the whole tenant
+(`require_tenant_wide`); any key of the tenant may read them (docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from app.api.operations import operation
 from app.api.operations import path
 from app.api.operations import query
 from app.api.operations import render
+from app.api.operations import render_listing
 from app.auth import require
+from app.auth import require_tenant_wide
 from app.services import schemas as service
 
 bp = Blueprint("schemas", __name__, url_prefix="/api/v1/schemas")
@@ -22,7 +27,7 @@ bp = Blueprint("schemas", __name__, url_prefix="/api/v1/schemas")
 def register_schema():
     """Store a new version of an event type's payload JSON Schema (draft 2020-12)."""
     fields = body()
-    require("read_write", fields["tenant_id"])
+    require_tenant_wide("read_write", fields["tenant_id"])
     return render(service.register_schema(runtime.current().engine, **fields), 201)
 
 
@@ -32,7 +37,10 @@ def list_schemas():
     """Every version of a tenant's schemas, optionally of one event type."""
     args = query()
     require("read", args["tenant_id"])
-    return render(service.list_schemas(runtime.current().engine, args["tenant_id"], args["event_type"] or None))
+    rt = runtime.current()
+    _, batches = service.schemas_in_batches(rt.engine, args["tenant_id"], args["event_type"] or None,
+                                            rt.settings.page_max_bytes)
+    return render_listing(batches)
 
 
 @bp.get("/<event_type>/versions/<int:version>")

@@ -267,6 +267,19 @@ class Hex(fields.Field):
         return hex_of(value)
 
 
+class PlainHex(Hex):
+    """Bytes as plain lowercase hex, no prefix (LOG.md's proofs and keys)."""
+
+    @property
+    def pattern(self) -> str:
+        return hex_pattern(self.size, "", self.empty_when_none)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None or (self.empty_when_none and not value):
+            return "" if self.empty_when_none else None
+        return bytes(value).hex()
+
+
 class EnvelopeHex(fields.Field):
     """Bytes of a VES envelope as the agent signed them: `"0x"` + lowercase hex."""
 
@@ -580,6 +593,41 @@ class SequenceNumberPath(PathSchema):
     sequence_number = QueryInt(1, MAX_SEQUENCE_NUMBER, required=True)
 
 
+
+class LogInclusionQuery(StreamQuery):
+    tree_size = QueryInt(0, MAX_SEQUENCE_NUMBER, load_default=None, metadata={"description": (
+        "Prove in the tree of this many entries (default: the latest checkpoint's size; 404 beyond it).")})
+
+
+class LogConsistencyParameters(QuerySchema):
+    first = QueryInt(0, MAX_SEQUENCE_NUMBER, required=True, metadata={"description": "The smaller tree size."})
+    second = QueryInt(0, MAX_SEQUENCE_NUMBER, required=True, metadata={"description": (
+        "The larger tree size, at most the latest checkpoint's (404 beyond it); `first > second` is a 400.")})
+
+
+class LogConsistencyQuery(StreamQuery, LogConsistencyParameters):
+    pass
+
+
+STREAM_ID_PATTERN = r"^[0-9a-fA-F]{64}$"
+
+
+class StreamIdSegment(fields.String):
+    """A stream id (VES.md `SHA256("VES_STREAM_V1" || tenant || store)`) as 64 hex digits; loads as bytes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": STREAM_ID_PATTERN}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.fullmatch(STREAM_ID_PATTERN, text):
+            raise ValidationError("Not a stream id (64 hex digits).")
+        return bytes.fromhex(text)
+
+
+class StreamIdPath(PathSchema):
+    stream_id = StreamIdSegment(required=True)
+
 # --- Responses -----------------------------------------------------------------------------------------------------
 
 
@@ -644,6 +692,9 @@ class SequencerOut(ResponseSchema):
     signature_alg = fields.String(required=True, validate=validate.OneOf(["ed25519", "none"]))
     public_key = Hex(32, empty_when_none=True, required=True,
                      metadata={"description": "The receipt-signing key; empty when receipts are unsigned."})
+    log_origin = fields.String(required=True, metadata={"description": "LOG_ORIGIN (LOG.md)."})
+    log_public_key = PlainHex(32, empty_when_none=True, required=True, metadata={
+        "description": "The transparency-log key (plain hex); empty when no checkpoint can be signed."})
 
 
 class ApiKeyOut(ResponseSchema):
@@ -856,7 +907,8 @@ def _page_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseSche
 
 
 def _history_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseSchema]:
-    """`{"entity_type", "entity_id", "version", "events", "count"}` of an `EntityHistory`."""
+    """`{"entity_type", "entity_id", "version", "events", "count", "next_from"}` of an `EntityHistory` (`next_from`:
+    where the next page starts; a page ends early at PAGE_MAX_BYTES of payloads)."""
 
     class History(ResponseSchema):
         entity_type = fields.String(required=True)
@@ -864,6 +916,7 @@ def _history_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseS
         version = fields.Integer(required=True, validate=validate.Range(0, MAX_U64))
         events = fields.List(fields.Nested(event_schema), required=True)
         count = fields.Integer(required=True, validate=validate.Range(0, MAX_PAGE))
+        next_from = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
 
     History.__name__ = History.__qualname__ = name
     return History
@@ -988,6 +1041,7 @@ def listing(item_schema: type[ResponseSchema], key: str, name: str) -> type[Resp
         "count": fields.Integer(required=True, validate=validate.Range(0, MAX_U32)),
         "_wrap": pre_dump(lambda self, items, **kwargs: {key: items, "count": len(items)}),
     })
+    schema.LISTING = (key, item_schema)  # for app.api.operations.render_listing, which streams it
     return schema
 
 
@@ -995,6 +1049,30 @@ ApiKeyListOut = listing(ApiKeyOut, "api_keys", "ApiKeyListOut")
 AgentKeyListOut = listing(AgentKeyOut, "keys", "AgentKeyListOut")
 PayloadSchemaListOut = listing(PayloadSchemaOut, "schemas", "PayloadSchemaListOut")
 CommitmentListOut = listing(CommitmentDetailOut, "commitments", "CommitmentListOut")
+
+
+class LogInclusionOut(ResponseSchema):
+    """LOG.md's inclusion proof: `entry` is the VES leaf hash, `leaf_hash` its RFC 9162 leaf hash, `proof` the audit
+    path in RFC 9162 order (plain lowercase hex)."""
+
+    leaf_index = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER - 1))
+    tree_size = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    entry = PlainHex(HASH_SIZE, required=True)
+    leaf_hash = PlainHex(HASH_SIZE, required=True)
+    proof = fields.List(PlainHex(HASH_SIZE), required=True, validate=validate.Length(max=MAX_PROOF_LENGTH))
+
+
+class LogConsistencyOut(ResponseSchema):
+    """LOG.md's consistency proof from the tree of `first` entries to the one of `second` (RFC 9162 order; empty
+    when `first` is 0 or equals `second`)."""
+
+    first = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
+    second = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
+    proof = fields.List(PlainHex(HASH_SIZE), required=True, validate=validate.Length(max=2 * MAX_PROOF_LENGTH))
+
+
+LOG_VKEY_HEADERS = {"X-Log-Vkey": {"schema": {"type": "string"}, "required": True, "description": (
+    "The stream's verifier key (C2SP signed-note): `<origin>+<key id>+<base64(0x01 || public key)>`.")}}
 
 
 PAGE_HEADERS = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": (

@@ -12,6 +12,8 @@ Depends on `requests`, PyNaCl, rfc8785 and the pure `app.ves` core only (no Flas
 from app.client.client import IngestResult
 from app.client.client import SequencerClient
 from app.client.errors import SequencerAPIError
+from app.client.log import LogVerificationError
+from app.client.log import VerifiedCheckpoint
 from app.client.signer import AgentSigner
 from app.client.signer import rfc3339_millis
 from app.client.wire import proof_is_valid
@@ -20,8 +22,10 @@ from app.client.wire import receipt_is_valid
 __all__ = [
     "AgentSigner",
     "IngestResult",
+    "LogVerificationError",
     "SequencerAPIError",
     "SequencerClient",
+    "VerifiedCheckpoint",
     "proof_is_valid",
     "receipt_is_valid",
     "rfc3339_millis",

@@ -14,6 +14,12 @@ from collections.abc import Sequence
 import requests
 
 from app.client.errors import SequencerAPIError
+from app.client.log import VerifiedCheckpoint
+from app.client.log import check_consistency
+from app.client.log import check_inclusion
+from app.client.log import expected_verifier_key
+from app.client.log import open_log_checkpoint
+from app.client.wire import event_leaf_hash
 from app.client.wire import field
 from app.client.wire import proof_is_valid
 from app.client.wire import receipt_is_valid
@@ -101,7 +107,8 @@ class SequencerClient:
         read_timeout: float | None = None,
         expect_empty: bool = False,
         keep_retry_after: bool = False,
-    ) -> dict | None:
+        raw: bool = False,
+    ) -> dict | requests.Response | None:
         headers = {"Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"ApiKey {self.api_key}"
@@ -124,6 +131,8 @@ class SequencerClient:
                 self._sleep(self.backoff * 2**attempt)
                 continue
             if response.status_code < 400:
+                if raw:
+                    return response
                 if expect_empty or response.status_code == 204:
                     return None
                 body = response.json()
@@ -345,6 +354,73 @@ class SequencerClient:
         params = {"tenant_id": str(tenant_id), "store_id": str(store_id),
                   "batch_id": str(batch_id) if batch_id else None}
         return self._request("GET", f"/api/v1/ves/proofs/{sequence_number}", params=params)
+
+    # transparency log (LOG.md): every answer is verified before it is returned
+
+    def log_verifier_key(self, tenant_id: uuid.UUID | str, store_id: uuid.UUID | str,
+                         log_public_key: bytes | None = None) -> str:
+        """The verifier key the stream's checkpoints must carry: from `log_public_key` (pinned) or the sequencer's
+        published `log_public_key`, under its `log_origin`."""
+        info = self.sequencer_info()
+        key = log_public_key if log_public_key is not None else parse_hex(info.get("log_public_key") or "", 32,
+                                                                          "log_public_key")
+        return expected_verifier_key(info["log_origin"], key, tenant_id, store_id)
+
+    def log_checkpoint_note(self, tenant_id: uuid.UUID | str, store_id: uuid.UUID | str) -> tuple[bytes, str]:
+        """`GET /api/v1/ves/log/checkpoint` as served, unverified: `(signed note, X-Log-Vkey)`."""
+        response = self._request("GET", "/api/v1/ves/log/checkpoint", raw=True,
+                                 params={"tenant_id": str(tenant_id), "store_id": str(store_id)})
+        return response.content, response.headers.get("X-Log-Vkey", "")
+
+    def log_checkpoint(self, tenant_id: uuid.UUID | str, store_id: uuid.UUID | str,
+                       verifier_key: str | None = None) -> VerifiedCheckpoint:
+        """`GET /api/v1/ves/log/checkpoint`, verified: the signature under `verifier_key` (default:
+        `log_verifier_key`), and the served `X-Log-Vkey` must be that key. Raises LogVerificationError."""
+        expected = verifier_key or self.log_verifier_key(tenant_id, store_id)
+        note, served_key = self.log_checkpoint_note(tenant_id, store_id)
+        return open_log_checkpoint(note, served_key, expected)
+
+    def log_inclusion_proof(self, tenant_id: uuid.UUID | str, store_id: uuid.UUID | str, sequence_number: int,
+                            tree_size: int | None = None) -> dict:
+        """`GET /api/v1/ves/log/inclusion/{n}` as served, unverified (see `log_inclusion`)."""
+        return self._request("GET", f"/api/v1/ves/log/inclusion/{sequence_number}", params={
+            "tenant_id": str(tenant_id), "store_id": str(store_id), "tree_size": tree_size})
+
+    def public_log_checkpoint(self, stream_id_hex: str, verifier_key: str) -> VerifiedCheckpoint:
+        """`GET /api/v1/ves/log/public/{stream_id}/checkpoint` (LOG_PUBLIC=1; no key needed), verified under
+        `verifier_key`."""
+        response = self._request("GET", f"/api/v1/ves/log/public/{stream_id_hex}/checkpoint", raw=True)
+        return open_log_checkpoint(response.content, response.headers.get("X-Log-Vkey", ""), verifier_key)
+
+    def log_inclusion(self, tenant_id: uuid.UUID | str, store_id: uuid.UUID | str, sequence_number: int,
+                      checkpoint: VerifiedCheckpoint, entry: bytes | None = None) -> dict:
+        """`GET /api/v1/ves/log/inclusion/{n}` at the checkpoint's size, verified against its root (and, with
+        `entry`, that the proven entry is that VES leaf hash). Returns the proof body."""
+        body = self.log_inclusion_proof(tenant_id, store_id, sequence_number, checkpoint.tree_size)
+        check_inclusion(body, sequence_number, checkpoint, entry)
+        return body
+
+    def verify_event_in_log(self, event: Mapping, checkpoint: VerifiedCheckpoint) -> dict:
+        """The event (as served by the read API) is entry `sequence_number - 1` of the signed log: its VES leaf
+        hash is computed here and proven against `checkpoint`."""
+        tenant_id, store_id = event["tenant_id"], event["store_id"]
+        return self.log_inclusion(tenant_id, store_id, int(event["sequence_number"]), checkpoint,
+                                  event_leaf_hash(event))
+
+    def log_consistency(self, tenant_id: uuid.UUID | str | None, store_id: uuid.UUID | str | None,
+                        old: VerifiedCheckpoint, new: VerifiedCheckpoint, stream_id_hex: str | None = None) -> dict:
+        """Prove `new` extends `old` (`GET /api/v1/ves/log/consistency`, or the public path with `stream_id_hex`),
+        verified locally. Raises LogVerificationError (`fork`, `rollback`, ...)."""
+        body = {"first": old.tree_size, "second": new.tree_size, "proof": []}
+        if old.tree_size < new.tree_size:
+            params = {"first": old.tree_size, "second": new.tree_size}
+            if stream_id_hex is not None:
+                body = self._request("GET", f"/api/v1/ves/log/public/{stream_id_hex}/consistency", params=params)
+            else:
+                body = self._request("GET", "/api/v1/ves/log/consistency", params={
+                    "tenant_id": str(tenant_id), "store_id": str(store_id), **params})
+        check_consistency(body, old, new)
+        return body
 
     # local verification (no trust in the server's own checks)
 

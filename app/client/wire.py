@@ -104,3 +104,13 @@ def proof_is_valid(proof: Mapping, commitment: Mapping | None = None, event: Map
     except (VesError, KeyError, TypeError, ValueError):
         return False
     return verify_inclusion(leaf, root, path, leaf_index, leaf_count, directions)
+
+
+def event_leaf_hash(event: Mapping) -> bytes:
+    """The event's VES leaf hash (`VES_LEAF_V1`), recomputed from the served envelope: its transparency-log entry
+    (LOG.md). Raises VesError/KeyError for a malformed event."""
+    signature = optional_bytes(field(event, "agent_signature"), SIGNATURE_SIZE, "agent_signature")
+    if signature is not None and not any(signature):
+        signature = None
+    return leaf_hash(event["tenant_id"], event["store_id"], field(event, "sequence_number"), signing_hash_of(event),
+                     signature)

@@ -84,6 +84,17 @@ def list_agent_keys(conn: Connection, tenant_id: uuid.UUID, agent_id: uuid.UUID 
     return [_record(r) for r in conn.execute(query.order_by(agent_keys.c.agent_id, agent_keys.c.key_id))]
 
 
+def list_agent_keys_after(conn: Connection, tenant_id: uuid.UUID, agent_id: uuid.UUID | None, after: tuple | None,
+                          limit: int) -> list[AgentKeyRecord]:
+    """`list_agent_keys` from just after `after` (`(agent_id, key_id)` of the last key seen), at most `limit`."""
+    query = sa.select(*_COLUMNS).where(agent_keys.c.tenant_id == tenant_id)
+    if agent_id is not None:
+        query = query.where(agent_keys.c.agent_id == agent_id)
+    if after is not None:
+        query = query.where(sa.tuple_(agent_keys.c.agent_id, agent_keys.c.key_id) > sa.tuple_(*after))
+    return [_record(r) for r in conn.execute(query.order_by(agent_keys.c.agent_id, agent_keys.c.key_id).limit(limit))]
+
+
 def revoke_agent_key(conn: Connection, tenant_id: uuid.UUID, agent_id: uuid.UUID, key_id: int) -> AgentKeyRecord | None:
     """Set `revoked_at` now unless already revoked (the first revocation time is kept)."""
     row = conn.execute(

@@ -61,6 +61,17 @@ def list_api_keys(conn: Connection, tenant_id: uuid.UUID | None) -> list[ApiKeyR
     return [_record(row) for row in conn.execute(query)]
 
 
+def list_api_keys_after(conn: Connection, tenant_id: uuid.UUID | None, after: tuple | None, limit: int
+                        ) -> list[ApiKeyRecord]:
+    """`list_api_keys` from just after `after` (`(created_at, key_id)` of the last key seen), at most `limit`."""
+    query = sa.select(*_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.key_id).limit(limit)
+    if tenant_id is not None:
+        query = query.where(api_keys.c.tenant_id == tenant_id)
+    if after is not None:
+        query = query.where(sa.tuple_(api_keys.c.created_at, api_keys.c.key_id) > sa.tuple_(*after))
+    return [_record(row) for row in conn.execute(query)]
+
+
 def get_api_key(conn: Connection, key_id: uuid.UUID) -> ApiKeyRecord | None:
     row = conn.execute(sa.select(*_COLUMNS).where(api_keys.c.key_id == key_id)).one_or_none()
     return _record(row) if row else None

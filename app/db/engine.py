@@ -78,6 +78,7 @@ def make_engine(settings: Settings, pool_size: int | None = None) -> Engine:
         pool_recycle=1800,
         connect_args=connect_args(settings),
         json_deserializer=load_stored_json,
+        hide_parameters=True,  # error messages and logs never carry statement parameters (schema bodies, payloads)
     )
     bounds_sql = transaction_bounds_sql(settings)
 

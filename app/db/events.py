@@ -170,15 +170,55 @@ def read_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, fro
 
 
 def read_entity_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, entity_type: str,
-                       entity_id: str, from_sequence: int, limit: int) -> list:
-    """One entity's events in sequence order (served by idx_events_entity)."""
-    return list(conn.execute(
+                       entity_id: str, from_sequence: int, limit: int, max_bytes: int | None = None) -> list:
+    """One entity's events in sequence order (served by idx_events_entity); with `max_bytes`, cut as
+    `read_events_within` cuts."""
+    query = (
         sa.select(*_READ_COLUMNS)
         .where(events.c.tenant_id == tenant_id, events.c.store_id == store_id, events.c.entity_type == entity_type,
                events.c.entity_id == entity_id, events.c.sequence_number >= from_sequence)
         .order_by(events.c.sequence_number)
         .limit(limit)
-    ))
+    )
+    return list(conn.execute(query)) if max_bytes is None else _within(conn, query, max_bytes)
+
+
+_STORED_BYTES = (sa.func.coalesce(sa.func.octet_length(sa.cast(events.c.payload, sa.Text)), 0)
+                 + sa.func.coalesce(sa.func.octet_length(sa.cast(events.c.payload_encrypted, sa.Text)), 0)
+                 ).label("stored_bytes")
+_STREAM_BATCH = 8
+
+
+def read_events_within(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, from_sequence: int, limit: int,
+                       max_bytes: int) -> list:
+    """`read_events`, cut before the payloads of the rows reach `max_bytes` (always at least one row).
+
+    The rows come through a server-side cursor, `_STREAM_BATCH` at a time, so the worker never holds more than the
+    page it answers plus one batch, whatever `limit` and the payload sizes are (psycopg2 would otherwise buffer the
+    whole result: 1,000 events of 1 MB)."""
+    query = (
+        sa.select(*_READ_COLUMNS)
+        .where(events.c.tenant_id == tenant_id, events.c.store_id == store_id,
+               events.c.sequence_number >= from_sequence)
+        .order_by(events.c.sequence_number)
+        .limit(limit)
+    )
+    return _within(conn, query, max_bytes)
+
+
+def _within(conn: Connection, query, max_bytes: int) -> list:
+    rows, total = [], 0
+    result = conn.execute(query.add_columns(_STORED_BYTES).execution_options(
+        stream_results=True, max_row_buffer=_STREAM_BATCH, yield_per=_STREAM_BATCH))
+    try:
+        for row in result:
+            if rows and total + row.stored_bytes > max_bytes:
+                break
+            rows.append(row)
+            total += row.stored_bytes
+    finally:
+        result.close()
+    return rows
 
 
 def read_entity_version(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, entity_type: str,

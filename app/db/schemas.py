@@ -55,6 +55,30 @@ def list_schemas(conn: Connection, tenant_id: uuid.UUID, event_type: str | None 
     return [SchemaRecord(**row._mapping) for row in conn.execute(query)]
 
 
+def list_schema_sizes(conn: Connection, tenant_id: uuid.UUID, event_type: str | None = None
+                      ) -> list[tuple[str, int, int]]:
+    """`(event_type, version, bytes of the schema as JSON text)` of each version, in `list_schemas` order, without
+    the bodies (which may be large: every version of every type, each up to the request body limit)."""
+    query = sa.select(event_schemas.c.event_type, event_schemas.c.version,
+                      sa.func.octet_length(sa.cast(event_schemas.c.schema, sa.Text))
+                      ).where(event_schemas.c.tenant_id == tenant_id)
+    if event_type is not None:
+        query = query.where(event_schemas.c.event_type == event_type)
+    query = query.order_by(event_schemas.c.event_type, event_schemas.c.version)
+    return [(row[0], int(row[1]), int(row[2] or 0)) for row in conn.execute(query)]
+
+
+def schemas_by_key(conn: Connection, tenant_id: uuid.UUID, keys: list[tuple[str, int]]) -> list[SchemaRecord]:
+    """The versions named by `(event_type, version)` keys, in the order of `keys`."""
+    if not keys:
+        return []
+    rows = conn.execute(sa.select(*_COLUMNS).where(
+        event_schemas.c.tenant_id == tenant_id,
+        sa.tuple_(event_schemas.c.event_type, event_schemas.c.version).in_(keys)))
+    found = {(row.event_type, row.version): SchemaRecord(**row._mapping) for row in rows}
+    return [found[key] for key in keys if key in found]
+
+
 def get_schema(conn: Connection, tenant_id: uuid.UUID, event_type: str, version: int) -> SchemaRecord | None:
     row = conn.execute(
         sa.select(*_COLUMNS).where(event_schemas.c.tenant_id == tenant_id, event_schemas.c.event_type == event_type,

@@ -238,3 +238,15 @@ def insert_checkpoint(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUI
 def transaction_time(conn: Connection) -> datetime.datetime:
     """The database's `now()`: the start of the current transaction, the clock every checkpoint decision uses."""
     return conn.execute(sa.text("SELECT now()")).scalar_one()
+
+
+STREAM_ID_SQL = "sha256('VES_STREAM_V1'::bytea || uuid_send(tenant_id) || uuid_send(store_id))"
+"""VES.md's stream id computed in SQL; migration 0005 indexes `streams` on exactly this expression."""
+
+
+def stream_by_id(conn: Connection, stream_id: bytes) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The `(tenant_id, store_id)` whose stream id is `stream_id` (one probe of the expression index), or None
+    when no event was ever sequenced in such a stream."""
+    row = conn.execute(sa.text(f"SELECT tenant_id, store_id FROM streams WHERE {STREAM_ID_SQL} = :sid LIMIT 1"),
+                       {"sid": stream_id}).one_or_none()
+    return None if row is None else (row.tenant_id, row.store_id)

@@ -69,6 +69,10 @@ streams = Table(
     CheckConstraint("head_sequence >= 0", name="head_nonnegative"),
     CheckConstraint("last_committed_sequence <= head_sequence", name="committed_within_head"),
 )
+Index("ix_streams_stream_id",
+      text("sha256(('\\x5645535f53545245414d5f5631'::bytea || uuid_send(tenant_id)) || uuid_send(store_id))"),
+      _table=streams)
+"""VES.md's stream id, for the public log paths (migration 0005; app.db.stream_logs.STREAM_ID_SQL)."""
 
 _plain = _hash32("payload_plain_hash")
 _cipher = _hash32("payload_cipher_hash")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from collections.abc import Iterator
 
 from sqlalchemy import Engine
 
@@ -39,6 +40,23 @@ def register_agent_key(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID
 def list_agent_keys(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID | None = None) -> list[AgentKeyRecord]:
     with engine.connect() as conn:
         return store.list_agent_keys(conn, tenant_id, agent_id)
+
+
+LIST_BATCH = 500
+
+
+def agent_keys_in_batches(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID | None = None
+                          ) -> Iterator[list[AgentKeyRecord]]:
+    """`list_agent_keys` read `LIST_BATCH` keys at a time, each batch its own short read: a list of any length
+    holds one batch in memory (the view streams it, `app.api.operations.render_listing`)."""
+    after = None
+    while True:
+        with engine.connect() as conn:
+            rows = store.list_agent_keys_after(conn, tenant_id, agent_id, after, LIST_BATCH)
+        yield rows
+        if len(rows) < LIST_BATCH:
+            return
+        after = (rows[-1].agent_id, rows[-1].key_id)
 
 
 def revoke_agent_key(engine: Engine, tenant_id: uuid.UUID, agent_id: uuid.UUID, key_id: int) -> AgentKeyRecord:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -109,9 +110,13 @@ def get_agent(engine: Engine, agent_id: uuid.UUID, principal: Principal) -> Agen
     return Agent(agent_id, key.tenant_id, bool(live), key.permissions, key.store_ids, key.rate_limit)
 
 
-def list_agent_api_keys(engine: Engine, agent_id: uuid.UUID, principal: Principal) -> list[AgentApiKey]:
+def list_agent_api_keys(engine: Engine, agent_id: uuid.UUID, principal: Principal,
+                        visible: Callable[[ApiKeyRecord], bool] | None = None) -> list[AgentApiKey]:
+    """The agent's keys, for the agent's own key or an admin key, and of those only the ones `visible` (the
+    caller's scope, `app.auth.key_in_scope`): API keys are listed only within the caller's scope."""
+    _require_own_or_admin(principal, agent_id)
     return [AgentApiKey(_hash_prefix(k), k.revoked_at is None, k.permissions, k.rate_limit)
-            for k in _keys_of(engine, agent_id, principal)]
+            for k in _keys_of(engine, agent_id, principal) if visible is None or visible(k)]
 
 
 def _require_own_or_admin(principal: Principal, agent_id: uuid.UUID) -> None:

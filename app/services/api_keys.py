@@ -11,6 +11,7 @@ import hashlib
 import logging
 import secrets
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -111,6 +112,22 @@ def list_api_keys(engine: Engine, tenant_id: uuid.UUID | None) -> list[ApiKeyRec
         return store.list_api_keys(conn, tenant_id)
 
 
+LIST_BATCH = 500
+
+
+def api_keys_in_batches(engine: Engine, tenant_id: uuid.UUID | None, visible) -> Iterator[list[ApiKeyRecord]]:
+    """`list_api_keys` read `LIST_BATCH` keys at a time (each batch its own short read), keeping those `visible`
+    (the caller's scope): a list of any length holds one batch in memory."""
+    after = None
+    while True:
+        with engine.connect() as conn:
+            rows = store.list_api_keys_after(conn, tenant_id, after, LIST_BATCH)
+        yield [record for record in rows if visible(record)]
+        if len(rows) < LIST_BATCH:
+            return
+        after = (rows[-1].created_at, rows[-1].key_id)
+
+
 def get_api_key(engine: Engine, key_id: uuid.UUID) -> ApiKeyRecord | None:
     with engine.connect() as conn:
         return store.get_api_key(conn, key_id)
@@ -151,16 +168,16 @@ def revoke_api_key(engine: Engine, key_id: uuid.UUID, connect_listener=None) -> 
     return found
 
 
-def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, admin_tenant_id: uuid.UUID | None,
-                      admin_key_id: uuid.UUID | None, connect_listener=None) -> None:
-    """Revoke `key_id` on behalf of an admin key (`admin_tenant_id` None: a global admin); `connect_listener` as
-    for `revoke_api_key`.
+def revoke_api_key_of(engine: Engine, key_id: uuid.UUID, visible, admin_key_id: uuid.UUID | None,
+                      connect_listener=None) -> None:
+    """Revoke `key_id` on behalf of an admin key: `visible(record)` says whether the key is within the admin's scope
+    (`app.auth.key_in_scope`); `connect_listener` as for `revoke_api_key`.
 
-    :raise NotFound: no such key, or one of another tenant (the same answer, so existence is not revealed).
+    :raise NotFound: no such key, or one outside the admin's scope (the same answer, so existence is not revealed).
     :raise NotPermitted SELF_REVOCATION: the admin key would revoke itself.
     """
     record = get_api_key(engine, key_id)
-    if record is None or (admin_tenant_id is not None and record.tenant_id != admin_tenant_id):
+    if record is None or not visible(record):
         raise NotFound("No such API key.")
     if admin_key_id == record.key_id:
         raise NotPermitted("An API key cannot revoke itself.", code="SELF_REVOCATION")

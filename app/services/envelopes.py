@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -141,12 +142,16 @@ def is_storable_text(value: str) -> bool:
 
 
 def is_storable_json(value: object) -> bool:
-    """Every string of a JSON value, object keys included, is storable text (PostgreSQL jsonb refuses U+0000)."""
+    """Every string of a JSON value, object keys included, is storable text (PostgreSQL jsonb refuses U+0000), and
+    every number is finite (`1e400` parses as infinity, which jsonb refuses too)."""
     stack = [value]
     while stack:
         node = stack.pop()
         if isinstance(node, str):
             if not is_storable_text(node):
+                return False
+        elif isinstance(node, float):
+            if not math.isfinite(node):
                 return False
         elif isinstance(node, dict):
             stack.extend(node.keys())

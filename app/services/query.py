@@ -35,6 +35,10 @@ from app.services.replica import ReadDatabases
 from app.services.replica import read_databases
 
 SLOTLESS_RETRY_AFTER_SECONDS = 1
+DEFAULT_PAGE_MAX_BYTES = 4 * 1024 * 1024
+"""`PAGE_MAX_BYTES`: a page of events or an entity history stops before its payloads pass this many bytes (at
+least one event always comes back, so a page holds at most PAGE_MAX_BYTES + MAX_EVENT_PAYLOAD_SIZE of payloads);
+`next_from` then says where to continue."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +140,13 @@ class EventPage:
 
 @dataclass(frozen=True)
 class EntityHistory:
+    """One entity's events from a requested start; `next_from` is where the next page of them starts."""
+
     entity_type: str
     entity_id: str
     version: int
     events: list[SequencedEvent]
+    next_from: int
 
     @property
     def count(self) -> int:
@@ -155,21 +162,24 @@ class StreamHead:
 
 def events_page(engine: Engine | ReadDatabases, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID,
                 from_sequence: int, limit: int, wait_seconds: float = 0.0, long_polls: LongPolls | None = None,
-                min_sequence: int | None = None) -> EventPage:
+                min_sequence: int | None = None, max_bytes: int = DEFAULT_PAGE_MAX_BYTES) -> EventPage:
     """`read_page` as domain values."""
     page = read_page(engine, tenant_id, store_id, from_sequence, limit, wait_seconds, long_polls=long_polls,
-                     min_sequence=min_sequence)
+                     min_sequence=min_sequence, max_bytes=max_bytes)
     events = [sequenced_event(row, sequencer_id) for row in page.rows]
     return EventPage(events, page.head, events[-1].sequence_number + 1 if events else from_sequence, page.retry_after)
 
 
 def entity_history(engine: Engine | ReadDatabases, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID,
                    entity_type: str, entity_id: str, from_sequence: int, limit: int,
-                   min_sequence: int | None = None) -> EntityHistory:
-    """One entity's events from `from_sequence` (at most `limit`) and its current version."""
+                   min_sequence: int | None = None, max_bytes: int = DEFAULT_PAGE_MAX_BYTES) -> EntityHistory:
+    """One entity's events from `from_sequence` (at most `limit`, and at most `max_bytes` of payloads but at least
+    one event) and its current version."""
     rows, version = read_entity(engine, tenant_id, store_id, entity_type, entity_id, from_sequence, limit,
-                                min_sequence)
-    return EntityHistory(entity_type, entity_id, version, [sequenced_event(row, sequencer_id) for row in rows])
+                                min_sequence, max_bytes)
+    events = [sequenced_event(row, sequencer_id) for row in rows]
+    return EntityHistory(entity_type, entity_id, version, events,
+                         events[-1].sequence_number + 1 if events else from_sequence)
 
 
 def stream_head(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uuid.UUID,
@@ -189,7 +199,7 @@ def find_event(engine: Engine | ReadDatabases, sequencer_id: str, tenant_id: uui
 
 def read_page(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uuid.UUID, from_sequence: int,
               limit: int, wait_seconds: float = 0.0, long_polls: LongPolls | None = None,
-              min_sequence: int | None = None) -> Page:
+              min_sequence: int | None = None, max_bytes: int = DEFAULT_PAGE_MAX_BYTES) -> Page:
     """Events from `from_sequence` (ascending, at most `limit`) and the stream head.
 
     With `wait_seconds > 0` and nothing at or after `from_sequence`, wait in a long-poll slot until the stream's
@@ -198,7 +208,7 @@ def read_page(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uu
     once with `retry_after`. The page's view of the stream reaches at least `min_sequence` (None: the primary's
     head now); after a wake-up, at least `from_sequence`.
     """
-    rows, head = _read(engine, tenant_id, store_id, from_sequence, limit, min_sequence)
+    rows, head = _read(engine, tenant_id, store_id, from_sequence, limit, min_sequence, max_bytes)
     if rows or wait_seconds <= 0:
         return Page(rows, head)
     if long_polls is None:
@@ -209,13 +219,14 @@ def read_page(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uu
         if wait_for_head(read_databases(engine).primary, long_polls.listener, tenant_id, store_id, from_sequence,
                          wait_seconds):
             woken_floor = max(min_sequence or 0, from_sequence)
-            rows, head = _read(engine, tenant_id, store_id, from_sequence, limit, woken_floor)
+            rows, head = _read(engine, tenant_id, store_id, from_sequence, limit, woken_floor, max_bytes)
     return Page(rows, head)
 
 
-def _read(engine: Engine | ReadDatabases, tenant_id, store_id, from_sequence, limit, floor: int | None):
+def _read(engine: Engine | ReadDatabases, tenant_id, store_id, from_sequence, limit, floor: int | None,
+          max_bytes: int = DEFAULT_PAGE_MAX_BYTES):
     def read(conn):
-        rows = event_store.read_events(conn, tenant_id, store_id, from_sequence, limit)
+        rows = event_store.read_events_within(conn, tenant_id, store_id, from_sequence, limit, max_bytes)
         head = event_store.read_stream_head(conn, tenant_id, store_id)
         return rows, head
 
@@ -262,9 +273,11 @@ def read_head(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uu
 
 
 def read_entity(engine: Engine | ReadDatabases, tenant_id, store_id, entity_type: str, entity_id: str,
-                from_sequence: int, limit: int, min_sequence: int | None = None) -> tuple[list, int]:
+                from_sequence: int, limit: int, min_sequence: int | None = None,
+                max_bytes: int = DEFAULT_PAGE_MAX_BYTES) -> tuple[list, int]:
     def read(conn):
-        rows = event_store.read_entity_events(conn, tenant_id, store_id, entity_type, entity_id, from_sequence, limit)
+        rows = event_store.read_entity_events(conn, tenant_id, store_id, entity_type, entity_id, from_sequence, limit,
+                                              max_bytes)
         version = event_store.read_entity_version(conn, tenant_id, store_id, entity_type, entity_id)
         return rows, version
 

@@ -13,6 +13,7 @@ import itertools
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,6 +31,13 @@ from app.errors import NotFound
 from app.services.envelopes import EventRejected
 from app.services.envelopes import ParsedEvent
 from app.services.envelopes import is_storable_json
+from app.services.schema_patterns import FORMAT_CHECKER
+from app.services.schema_patterns import LinearValidator
+from app.services.schema_patterns import UnsupportedPattern
+from app.services.schema_patterns import ValidationTimedOut
+from app.services.schema_patterns import linear_validation
+from app.services.schema_patterns import evaluation_problem
+from app.services.schema_patterns import unsupported_patterns
 
 log = logging.getLogger("stateset_sequencer.schemas")
 audit = logging.getLogger("stateset_sequencer.audit")
@@ -39,19 +47,32 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
                     description: str | None = None, compatibility: str = "backward") -> SchemaRecord:
     """Store a new version of the schema for `event_type`.
 
-    :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates) or not a valid JSON
-        Schema (the message names the problem).
+    :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates, 1e400) or not a
+        valid JSON Schema (the message names the problem).
+    :raise InvalidRequest SCHEMA_PATTERN_UNSUPPORTED: a regular expression RE2 cannot run.
+    :raise InvalidRequest INVALID_SCHEMA: also a `$ref` loop that never consumes the instance, or an unresolvable
+        `$ref` (`evaluation_problem`).
     """
     if not isinstance(schema, dict):
         raise InvalidRequest("schema must be a JSON object (a JSON Schema, draft 2020-12).", code="INVALID_SCHEMA")
     if not is_storable_json(schema):
-        raise InvalidRequest("schema must not contain U+0000 or lone surrogates.", code="INVALID_SCHEMA")
+        raise InvalidRequest("schema must not contain U+0000, lone surrogates or numbers beyond the double range "
+                             "(such as 1e400).", code="INVALID_SCHEMA")
     try:
         Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise InvalidRequest(f"schema is not a valid JSON Schema (at {where}: {exc.message[:200]}).",
                          code="INVALID_SCHEMA") from None
+    problem = evaluation_problem(schema)
+    if problem is not None:
+        raise InvalidRequest(f"schema is refused: {problem}.", code="INVALID_SCHEMA")
+    unsupported = unsupported_patterns(schema)
+    if unsupported:
+        where, pattern = unsupported[0]
+        raise InvalidRequest(
+            f"schema uses a regular expression the sequencer cannot evaluate in linear time (RE2 syntax: no "
+            f"backreferences or lookaround): {pattern[:100]!r} at {where[:200]}.", code="SCHEMA_PATTERN_UNSUPPORTED")
     lock_key = int.from_bytes(hashlib.sha256(b"SEQ_SCHEMA_LOCK_V1" + tenant_id.bytes + event_type.encode()).digest()[:8],
                               "big", signed=True)
     with engine.begin() as conn:
@@ -62,6 +83,33 @@ def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schem
 def list_schemas(engine: Engine, tenant_id: uuid.UUID, event_type: str | None) -> list[SchemaRecord]:
     with engine.connect() as conn:
         return store.list_schemas(conn, tenant_id, event_type)
+
+
+def schemas_in_batches(engine: Engine, tenant_id: uuid.UUID, event_type: str | None, max_bytes: int
+                       ) -> tuple[int, Iterator[list[SchemaRecord]]]:
+    """Every version of a tenant's schemas (as `list_schemas`), as a count and batches of at most `max_bytes` of
+    schema text each (at least one schema): the caller writes each batch out before the next is read, so a list of
+    any size holds one batch in memory. Each batch is its own short read (no connection is held in between)."""
+    with engine.connect() as conn:
+        sizes = store.list_schema_sizes(conn, tenant_id, event_type)
+
+    def batches() -> Iterator[list[SchemaRecord]]:
+        batch, total = [], 0
+        for event_type_, version, size in sizes:
+            if batch and total + size > max_bytes:
+                yield _read_batch(engine, tenant_id, batch)
+                batch, total = [], 0
+            batch.append((event_type_, version))
+            total += size
+        if batch:
+            yield _read_batch(engine, tenant_id, batch)
+
+    return len(sizes), batches()
+
+
+def _read_batch(engine: Engine, tenant_id: uuid.UUID, keys: list[tuple[str, int]]) -> list[SchemaRecord]:
+    with engine.connect() as conn:
+        return store.schemas_by_key(conn, tenant_id, keys)
 
 
 def get_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, version: int) -> SchemaRecord:
@@ -83,9 +131,10 @@ def describe_error(error: jsonschema.ValidationError) -> str:
 class SchemaValidator:
     """Validates payloads against the latest schema of their event type, caching compiled validators per worker."""
 
-    def __init__(self, engine: Engine, mode: str):
+    def __init__(self, engine: Engine, mode: str, timeout_seconds: float = 1.0):
         self.engine = engine
         self.mode = mode
+        self.timeout_seconds = timeout_seconds
         self._compiled: dict[tuple[uuid.UUID, str, int], Draft202012Validator] = {}
         self._lock = threading.Lock()
 
@@ -99,16 +148,22 @@ class SchemaValidator:
                        latest: dict[tuple[uuid.UUID, str], int] | None = None) -> list:
         """Each event back, or `(event, EventRejected)` for one that the mode rejects. `latest`: the latest version
         of each of `wanted(events)` that has a schema, if the caller read them (ingest, with its agent keys);
-        otherwise they are read through `conn` when given, else a connection of the engine's."""
+        otherwise they are read through `conn` when given (ingest's transaction), else a connection of the
+        engine's."""
         if self.mode == "disabled" or not events:
             return list(events)
         pairs = self.wanted(events)
         if not pairs:
             return list(events)
         if latest is None:
-            with self._connection(conn) as reading:
+            with (contextlib.nullcontext(conn) if conn is not None else self.engine.connect()) as reading:
                 latest = store.latest_versions(reading, pairs)
+        with linear_validation(self.timeout_seconds):
+            return self._validate_each(events, latest)
+
+    def _validate_each(self, events: list[ParsedEvent], latest: dict) -> list:
         results = []
+        timed_out = False
         for event in events:
             if event.fields.payload_kind != 0:
                 results.append(event)
@@ -122,7 +177,18 @@ class SchemaValidator:
                 else:
                     results.append(event)
                 continue
-            error = self._first_error(event.tenant_id, event.fields.event_type, version, event.payload, conn)
+            if timed_out:
+                error = "payload: not checked, the request's SCHEMA_VALIDATION_TIMEOUT_MS had passed"
+            else:
+                try:
+                    error = self._first_error(event.tenant_id, event.fields.event_type, version, event.payload)
+                except ValidationTimedOut:
+                    timed_out = True
+                    log.warning("schema validation passed SCHEMA_VALIDATION_TIMEOUT_MS",
+                                extra={"event_type": event.fields.event_type[:64], "schema_version": version})
+                    error = "payload: validation took longer than SCHEMA_VALIDATION_TIMEOUT_MS"
+                except UnsupportedPattern as exc:
+                    error = f"payload: the schema's pattern {str(exc)[:100]!r} cannot be evaluated (not RE2 syntax)"
             if error is None:
                 results.append(event)
             elif self.mode == "warn":
@@ -137,26 +203,26 @@ class SchemaValidator:
                     str(event.event_id))))
         return results
 
-    def _connection(self, conn: Connection | None):
-        return contextlib.nullcontext(conn) if conn is not None else self.engine.connect()
-
-    def _first_error(self, tenant_id: uuid.UUID, event_type: str, version: int, payload: object,
-                     conn: Connection | None = None) -> str | None:
-        validator = self._validator(tenant_id, event_type, version, conn)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+    def _first_error(self, tenant_id: uuid.UUID, event_type: str, version: int, payload: object) -> str | None:
+        validator = self._validator(tenant_id, event_type, version)
+        try:
+            error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+        except (ValidationTimedOut, UnsupportedPattern):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a stored schema registration would now refuse ($ref loop, ...)
+            return f"payload: the schema cannot be evaluated ({type(exc).__name__})"
         return describe_error(error) if error is not None else None
 
-    def _validator(self, tenant_id: uuid.UUID, event_type: str, version: int,
-                   conn: Connection | None = None) -> Draft202012Validator:
+    def _validator(self, tenant_id: uuid.UUID, event_type: str, version: int) -> Draft202012Validator:
         key = (tenant_id, event_type, version)
         with self._lock:
             compiled = self._compiled.get(key)
         if compiled is None:
-            with self._connection(conn) as reading:
-                record = store.get_schema(reading, tenant_id, event_type, version)
+            with self.engine.connect() as conn:
+                record = store.get_schema(conn, tenant_id, event_type, version)
             if record is None:  # deleted since latest_versions() was read: judged by no schema
-                return Draft202012Validator({})
-            compiled = Draft202012Validator(record.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+                return LinearValidator({})
+            compiled = LinearValidator(record.schema, format_checker=FORMAT_CHECKER)
             with self._lock:
                 if len(self._compiled) > 1000:
                     self._compiled.clear()
@@ -239,7 +305,7 @@ def delete_schema(engine: Engine, record: SchemaRecord) -> SchemaDeletion:
 
 
 def validate_payload(engine: Engine, tenant_id: uuid.UUID, event_type: str, payload: object,
-                     schema_version: int | None = None) -> PayloadVerdict:
+                     schema_version: int | None = None, timeout_seconds: float = 1.0) -> PayloadVerdict:
     """Check `payload` against version `schema_version` (404 when absent) or the latest active schema (valid when
     none). Every error is reported, each with its JSON Pointer (`/items/0/qty`) as the original does."""
     with engine.connect() as conn:
@@ -251,11 +317,18 @@ def validate_payload(engine: Engine, tenant_id: uuid.UUID, event_type: str, payl
             record = store.latest_schema(conn, tenant_id, event_type, active_only=True)
     if record is None:
         return PayloadVerdict(True, None, None, [])
-    validator = Draft202012Validator(record.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = LinearValidator(record.schema, format_checker=FORMAT_CHECKER)
     issues = []
-    for error in itertools.islice(validator.iter_errors(payload), MAX_REPORTED_ERRORS):
-        pointer = "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path)
-        issues.append(PayloadIssue(pointer, error.message[:300]))
+    try:
+        with linear_validation(timeout_seconds):  # RE2 for the schema's regexes, bounded time: as at ingest
+            for error in itertools.islice(validator.iter_errors(payload), MAX_REPORTED_ERRORS):
+                pointer = "".join("/" + str(part).replace("~", "~0").replace("/", "~1")
+                                  for part in error.absolute_path)
+                issues.append(PayloadIssue(pointer, error.message[:300]))
+    except ValidationTimedOut:
+        issues.append(PayloadIssue("", "validation took longer than SCHEMA_VALIDATION_TIMEOUT_MS"))
+    except Exception as exc:  # noqa: BLE001 - a stored schema that cannot be evaluated ($ref loop, RE2-only regex)
+        issues.append(PayloadIssue("", f"the schema cannot be evaluated ({type(exc).__name__})"))
     return PayloadVerdict(not issues, record.id, record.version, issues)
 
 

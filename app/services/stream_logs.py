@@ -18,6 +18,7 @@ Design and costs: docs/LOG.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import uuid
@@ -30,6 +31,7 @@ from dataclasses import field
 from sqlalchemy import Connection
 from sqlalchemy import Engine
 
+from app import metrics
 from app.config import Settings
 from app.db import stream_logs as store
 from app.db.locks import checkpoint_lock_key
@@ -93,6 +95,12 @@ class TreeSizeBeyondLog(NotFound):
     code = "TREE_SIZE_NOT_FOUND"
 
 
+class LogDisabled(Unavailable):
+    """No log key is configured (`LOG_DISABLED=1`), so no checkpoint can be signed or served."""
+
+    code = "LOG_DISABLED"
+
+
 @dataclass(frozen=True)
 class LogKey:
     """The deployment's log key (`LOG_SIGNING_KEY`, a 32-byte Ed25519 seed) and `LOG_ORIGIN`. Each stream signs
@@ -107,7 +115,7 @@ class LogKey:
     @classmethod
     def from_settings(cls, settings: Settings) -> LogKey | None:
         """`LOG_SIGNING_KEY` under `LOG_ORIGIN`, or None when no key is configured (no checkpoint can be signed)."""
-        if settings.log_signing_key is None:
+        if settings.log_signing_key is None or settings.log_disabled:
             return None
         return cls(settings.log_origin, settings.log_signing_key)
 
@@ -381,6 +389,27 @@ def _check_before_signing(conn: Connection, tenant_id: uuid.UUID, store_id: uuid
 
 def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
                     lock_timeout_ms: int | None = None) -> SignedLogCheckpoint:
+    """See `_sign_checkpoint`; counts signatures and integrity refusals (app.metrics)."""
+    with _counting_integrity_failures():
+        signed, new = _sign_checkpoint(engine, tenant_id, store_id, key, lock_timeout_ms)
+    if new:
+        metrics.LOG_CHECKPOINTS_SIGNED.inc()
+        metrics.LOG_CHECKPOINT_SIZE.labels(tenant_id=str(tenant_id), store_id=str(store_id)).set(
+            signed.checkpoint.tree_size)
+    return signed
+
+
+@contextlib.contextmanager
+def _counting_integrity_failures():
+    try:
+        yield
+    except LogIntegrityError:
+        metrics.LOG_INTEGRITY_FAILURES.inc()
+        raise
+
+
+def _sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
+                     lock_timeout_ms: int | None = None) -> tuple[SignedLogCheckpoint, bool]:
     """Sign and persist the checkpoint of the stream's current tree, or return the latest if the tree has not
     grown since. One transaction under the stream's checkpoint lock:
 
@@ -403,7 +432,7 @@ def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
         if status.tree_size == 0:
             if latest is not None:
                 raise LogIntegrityError("The log is empty but a checkpoint was signed for it.")
-            return _empty_checkpoint(key, tenant_id, store_id, now)
+            return _empty_checkpoint(key, tenant_id, store_id, now), False
         root = _frontier(status.tree_size, status.frontier).root()
         if latest is not None:
             if latest.tree_size > status.tree_size:
@@ -413,14 +442,14 @@ def sign_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, k
                 if latest.root_hash != root:
                     raise LogIntegrityError(f"The log's root differs from the checkpoint signed for its size "
                                             f"({status.tree_size}).")
-                return _from_row(origin, latest)
+                return _from_row(origin, latest), False
         _check_before_signing(conn, tenant_id, store_id, status.tree_size, root, latest)
         checkpoint = Checkpoint(origin, status.tree_size, root)
         note = sign_checkpoint_note(checkpoint, key.signer(tenant_id, store_id))
         row = store.insert_checkpoint(conn, tenant_id, store_id, status.tree_size, root, note.decode(), now)
     log.info("checkpoint signed", extra={"tenant_id": str(tenant_id), "store_id": str(store_id),
                                          "tree_size": status.tree_size})
-    return _from_row(origin, row)
+    return _from_row(origin, row), True
 
 
 def current_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey,
@@ -525,3 +554,98 @@ def backfill_logs(engine: Engine, chunk_events: int = DEFAULT_BACKFILL_CHUNK, ma
         "streams_completed": summary.streams_completed, "events_logged": summary.events_logged,
         "streams_remaining": summary.streams_remaining, "events_remaining": summary.events_remaining})
     return summary
+
+
+# --- Serving (LOG.md §HTTP): every size is bounded by the checkpoint served now -------------------------------------
+
+
+def _serving_key(key: LogKey | None) -> LogKey:
+    if key is None:
+        raise LogDisabled("This sequencer signs no transparency-log checkpoints (LOG_DISABLED=1).")
+    return key
+
+
+@dataclass(frozen=True)
+class ServedConsistency:
+    first: int
+    second: int
+    proof: list[bytes]
+
+
+def serve_checkpoint(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey | None,
+                     max_delay_seconds: float) -> tuple[SignedLogCheckpoint, str]:
+    """The checkpoint to serve now and the stream's verifier key. Raises LogDisabled without a key, LogNotReady
+    while the stream's log is being backfilled."""
+    key = _serving_key(key)
+    return (current_checkpoint(engine, tenant_id, store_id, key, max_delay_seconds),
+            key.verifier_key(tenant_id, store_id))
+
+
+def serve_inclusion(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey | None,
+                    max_delay_seconds: float, sequence_number: int, tree_size: int | None) -> LogInclusion:
+    """LOG.md's inclusion proof: `tree_size` defaults to the latest checkpoint's size; LogRangeError (400) unless
+    1 <= sequence_number <= tree_size, TreeSizeBeyondLog (404) when tree_size exceeds the latest checkpoint's."""
+    latest = current_checkpoint(engine, tenant_id, store_id, _serving_key(key), max_delay_seconds)
+    size = latest.checkpoint.tree_size if tree_size is None else tree_size
+    if not 1 <= sequence_number <= size:
+        raise LogRangeError(f"sequence_number must be between 1 and the tree size (got {sequence_number}, "
+                            f"tree_size {size}).")
+    _beyond_checkpoint(size, latest)
+    with engine.connect() as conn, _counting_integrity_failures():
+        return prove_inclusion(conn, tenant_id, store_id, sequence_number, size)
+
+
+def serve_consistency(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID, key: LogKey | None,
+                      max_delay_seconds: float, first: int, second: int) -> ServedConsistency:
+    """LOG.md's consistency proof for 0 <= first <= second <= the latest checkpoint's size (LogRangeError 400 for
+    first > second, TreeSizeBeyondLog 404 for second beyond the checkpoint)."""
+    latest = current_checkpoint(engine, tenant_id, store_id, _serving_key(key), max_delay_seconds)
+    if first > second:
+        raise LogRangeError(f"first must not exceed second (got {first}, {second}).")
+    _beyond_checkpoint(second, latest)
+    with engine.connect() as conn, _counting_integrity_failures():
+        return ServedConsistency(first, second, prove_consistency(conn, tenant_id, store_id, first, second))
+
+
+def _beyond_checkpoint(size: int, latest: SignedLogCheckpoint) -> None:
+    if size > latest.checkpoint.tree_size:
+        raise TreeSizeBeyondLog(f"No checkpoint covers that tree size yet (tree_size {size}; the latest checkpoint "
+                                f"has {latest.checkpoint.tree_size} entries).")
+
+
+def public_stream(engine: Engine, stream_id_bytes: bytes) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The stream with this VES stream id, or None if nothing was ever sequenced in it (one index probe)."""
+    with engine.connect() as conn:
+        return store.stream_by_id(conn, stream_id_bytes)
+
+
+def serve_public_checkpoint(engine: Engine, stream_id_bytes: bytes, key: LogKey | None,
+                            max_delay_seconds: float) -> tuple[SignedLogCheckpoint, str]:
+    """`serve_checkpoint` by stream id. A stream id no event was sequenced in is an empty stream: the signed
+    size-0 checkpoint (a caller cannot tell an unused stream id from an empty stream, as LOG.md wants)."""
+    key = _serving_key(key)
+    found = public_stream(engine, stream_id_bytes)
+    if found is not None:
+        return serve_checkpoint(engine, *found, key, max_delay_seconds)
+    origin = stream_origin(key.log_origin, stream_id_bytes)
+    checkpoint = Checkpoint(origin, 0, tlog.EMPTY_ROOT)
+    with engine.connect() as conn:
+        now = store.transaction_time(conn)
+    signed = SignedLogCheckpoint(checkpoint, sign_checkpoint_note(checkpoint, stream_signer(origin, key.seed)), now,
+                                 persisted=False)
+    return signed, stream_verifier(origin, key.public_key).verifier_key
+
+
+def serve_public_consistency(engine: Engine, stream_id_bytes: bytes, key: LogKey | None, max_delay_seconds: float,
+                             first: int, second: int) -> ServedConsistency:
+    """`serve_consistency` by stream id (an unknown stream id is the empty stream)."""
+    key = _serving_key(key)
+    found = public_stream(engine, stream_id_bytes)
+    if found is not None:
+        return serve_consistency(engine, *found, key, max_delay_seconds, first, second)
+    if first > second:
+        raise LogRangeError(f"first must not exceed second (got {first}, {second}).")
+    if second > 0:
+        raise TreeSizeBeyondLog(f"No checkpoint covers that tree size yet (tree_size {second}; the latest "
+                                f"checkpoint has 0 entries).")
+    return ServedConsistency(first, second, [])

@@ -3,7 +3,8 @@
 Exit codes: 0 verified, 1 a discrepancy (the first one is printed), 2 usage or I/O error (bad bundle file,
 sequencer or RPC endpoint unreachable, no registry at the address), 3 no discrepancy but not fully verified (a check
 could not run: receipts the sequencer did not sign). `verify --rpc-url` also checks commitments
-against the SetRegistry contract; web3 is imported only then.
+against the SetRegistry contract; web3 is imported only then. `verify --checkpoint` also checks the events against a
+transparency-log checkpoint the auditor holds; `monitor` follows streams' logs (app/verify/monitor.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from pathlib import Path
 
 from app.client import SequencerAPIError
 from app.client import SequencerClient
+from app.client.log import LogVerificationError
+from app.client.log import VerifiedCheckpoint
 from app.verify.bundle import export_bundle
+from app.verify.monitor import STATE_FORMAT
+from app.verify.monitor import StateError
+from app.verify.monitor import StreamRef
+from app.verify.monitor import run_monitor
 from app.verify.core import verify_bundle
 from app.ves import VesError
 from app.ves import parse_hex
@@ -62,20 +69,37 @@ def add_commands(commands) -> None:
     verify.add_argument("--chain-id", type=int, default=None,
                         help="the endpoint must be on this chain id (default: whatever it reports)")
 
+    verify.add_argument("--log-public-key", help="pin the transparency-log key (hex) instead of the bundle's")
+    verify.add_argument("--checkpoint", help="a checkpoint the events must also hash to: a JSON file with "
+                                             "{note, verifier_key}, or a `monitor` state file")
+
+    monitor = commands.add_parser("monitor", help="verify that streams' transparency logs only ever grow")
+    monitor.add_argument("--url", required=True, help="sequencer base URL")
+    monitor.add_argument("--api-key", help="API key with read access (not needed for stream ids on LOG_PUBLIC=1)")
+    monitor.add_argument("--state", required=True, help="state file holding the last verified checkpoints")
+    monitor.add_argument("--stream", action="append", required=True, type=_stream_ref,
+                         help="TENANT:STORE, or a hex stream id (public paths); repeatable")
+    monitor.add_argument("--log-public-key", help="pin the log key (hex); default: the state file's, else the "
+                                                  "sequencer's published one (trusted on first use)")
+    monitor.add_argument("--audit-events", type=int, default=0, metavar="N",
+                         help="also prove N served events (the newest, the rest at random) in the new checkpoint")
+    monitor.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
+
     proof = commands.add_parser("verify-proof", help="check one Merkle inclusion proof")
     proof.add_argument("--leaf-hash", required=True)
     proof.add_argument("--merkle-root", required=True)
     proof.add_argument("--leaf-index", required=True, type=int)
     proof.add_argument("--proof-path", default="", help="comma-separated sibling hashes, leaf level first")
     proof.add_argument("--leaf-count", type=int, default=None, help="the commitment's leaf_count (stricter)")
-    for sub in (export, verify, proof):
+    for sub in (export, verify, monitor, proof):
         sub.set_defaults(func=run)
 
 
 def run(args) -> int:
     try:
-        return {"export": _export, "verify": _verify, "verify-proof": _verify_proof}[args.command](args)
-    except (SequencerAPIError, OSError, ValueError) as error:
+        return {"export": _export, "verify": _verify, "monitor": _monitor,
+                "verify-proof": _verify_proof}[args.command](args)
+    except (SequencerAPIError, OSError, ValueError, LogVerificationError) as error:
         print(f"ves-verify: error: {error}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -171,7 +195,10 @@ def _verify(args) -> int:
         return EXIT_ERROR
     pinned = parse_hex(args.sequencer_public_key, 32, "--sequencer-public-key") if args.sequencer_public_key \
         else None
-    report = verify_bundle(bundle, chain_checker=chain_check, sequencer_public_key=pinned)
+    log_key = parse_hex(args.log_public_key, 32, "--log-public-key") if args.log_public_key else None
+    checkpoint = _held_checkpoint(Path(args.checkpoint), bundle) if args.checkpoint else None
+    report = verify_bundle(bundle, chain_checker=chain_check, sequencer_public_key=pinned, log_checkpoint=checkpoint,
+                           log_public_key=log_key)
     if args.json:
         document = report.to_dict()
         if chain_check is not None:
@@ -186,6 +213,38 @@ def _verify(args) -> int:
     if not report.ok:
         return EXIT_DISCREPANCY
     return EXIT_OK if report.complete else EXIT_INCOMPLETE
+
+
+def _held_checkpoint(path: Path, bundle: dict) -> VerifiedCheckpoint:
+    """`--checkpoint`: `{note, verifier_key}`, or the bundle's stream's record in a monitor state file."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(record, dict) and record.get("format") == STATE_FORMAT:
+        stream = StreamRef(str(bundle.get("tenant_id")), str(bundle.get("store_id")))
+        origin = stream.origin(record.get("log_origin") or "")
+        if origin not in record["streams"]:
+            raise ValueError(f"{path} holds no checkpoint of {origin}")
+        record = record["streams"][origin]
+    return VerifiedCheckpoint.from_dict(record)
+
+
+def _stream_ref(text: str) -> StreamRef:
+    try:
+        return StreamRef.parse(text)
+    except VesError as error:
+        raise argparse.ArgumentTypeError(f"expected TENANT:STORE or a hex stream id ({error.message})") from None
+
+
+def _monitor(args) -> int:
+    client = SequencerClient(args.url, args.api_key, timeout=args.timeout)
+    key = parse_hex(args.log_public_key, 32, "--log-public-key") if args.log_public_key else None
+    try:
+        code, findings = run_monitor(client, args.stream, Path(args.state), key, audit_events=args.audit_events)
+    except StateError as error:
+        print(f"ves-verify: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    for finding in findings:
+        print(finding.line, file=sys.stdout if finding.ok else sys.stderr)
+    return EXIT_OK if code == 0 else EXIT_DISCREPANCY
 
 
 def _verify_proof(args) -> int:

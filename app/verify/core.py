@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from app.client.wire import event_receipt
 from app.client.wire import field
 from app.client.wire import optional_bytes
+from app.verify.log import verify_log
 from app.verify.report import Discrepancy
 from app.verify.report import VerificationReport
 from app.ves import PAYLOAD_KIND_ENCRYPTED
@@ -41,6 +43,9 @@ from app.ves.encrypted import is_draft_payload_encrypted
 
 BUNDLE_FORMAT = "ves-audit-bundle/1"
 
+if TYPE_CHECKING:
+    from app.client.log import VerifiedCheckpoint
+
 ChainChecker = Callable[[Mapping, bytes], "Discrepancy | None"]
 """`chain_checker(commitment, stream_id)` → a Discrepancy when the anchored root disagrees, else None."""
 
@@ -53,11 +58,15 @@ def verify_bundle(
     bundle: Mapping,
     chain_checker: ChainChecker | None = None,
     sequencer_public_key: bytes | None = None,
+    log_checkpoint: "VerifiedCheckpoint | None" = None,
+    log_public_key: bytes | None = None,
 ) -> VerificationReport:
-    """Verify every event, receipt, leaf, commitment root and state root in `bundle`.
+    """Verify every event, receipt, leaf, commitment root and state root in `bundle`, and the stream's signed
+    transparency-log checkpoint against the events (`app.verify.log`).
 
-    `sequencer_public_key`, when given, pins the receipt key instead of trusting the bundle's. Never raises for a
-    malformed bundle: every problem is a Discrepancy.
+    `sequencer_public_key`, when given, pins the receipt key instead of trusting the bundle's; `log_public_key` pins
+    the log key; `log_checkpoint` is a checkpoint the auditor already holds (the events must hash to it too). Never
+    raises for a malformed bundle: every problem is a Discrepancy.
     """
     report = VerificationReport()
     try:
@@ -72,6 +81,8 @@ def verify_bundle(
             leaves[checked[0]] = checked[1]
     _verify_head(context, report)
     _verify_commitments(context, leaves, chain_checker, report)
+    verify_log(bundle, context.tenant_id, context.store_id, leaves, context.range_from, report, log_checkpoint,
+               log_public_key)
     return report
 
 

@@ -181,3 +181,33 @@ def test_a_bad_key_is_refused_and_forgotten(browser, console_server):
     assert "401" in error.text
     assert browser.execute_script("return sessionStorage.length") == 0
     assert requests.get(console_server.url + "/api/v1/whoami", timeout=5).status_code == 401
+
+
+def test_the_console_proves_an_event_in_the_served_checkpoint(browser, console_stream, console_server):
+    """Against the real log endpoints: the verifier key (whose base64 may hold "+"), the signed checkpoint and the
+    RFC 9162 inclusion proof, all checked in the browser."""
+    console_stream.ingest({"total": "1.00"}, {"total": "2.00"})
+    log_in(browser, console_server.url, console_stream.key)
+    _open_stream(browser, console_stream.store_id)
+    _open_event(browser, 2)
+    assert checks(browser)["checkpoint-inclusion"] == "pass"
+    detail = browser.find_element(By.CSS_SELECTOR, "#checks li[data-check=checkpoint-inclusion]")
+    assert "size 2" in detail.get_attribute("textContent")
+
+
+def test_the_event_type_filter_reads_on_until_a_page_of_matches(browser, console_stream, console_server):
+    """60 events of one type, then 60 of another: filtering on the second reads past the first page of the stream
+    and shows only matching events, 50 of them, with a next page from the one after the last shown."""
+    console_stream.ingest(*[{"n": n} for n in range(60)], event_type="order.created")
+    console_stream.ingest(*[{"n": n} for n in range(60)], event_type="order.shipped")
+    log_in(browser, console_server.url, console_stream.key)
+    browser.get(console_server.url + f"/console/#/stream/{console_stream.store_id}?event_type=order.shipped")
+    wait_for(browser, lambda d: "of type order.shipped" in d.find_element(By.ID, "page-status").text)
+    rows = _rows(browser, "events")
+    assert len(rows) == 50
+    assert {row.find_elements(By.TAG_NAME, "td")[1].text for row in rows} == {"order.shipped"}
+    assert [int(r.get_attribute("data-sequence")) for r in rows] == list(range(61, 111))
+    assert "from=111" in browser.find_element(By.ID, "next-page").get_attribute("href")
+    browser.find_element(By.ID, "next-page").click()
+    wait_for(browser, lambda d: [int(r.get_attribute("data-sequence")) for r in _rows(d, "events")] ==
+             list(range(111, 121)))

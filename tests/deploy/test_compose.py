@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 RECEIPT_KEY = "ab" * 32
+LOG_KEY = "cd" * 32
 
 
 def compose_config(repo_root, find_tool, *profiles, env=None):
@@ -20,7 +21,7 @@ def compose_config(repo_root, find_tool, *profiles, env=None):
     for profile in profiles:
         argv += ["--profile", profile]
     full_env = {key: value for key, value in os.environ.items()
-                if key not in ("DB_PASSWORD", "VES_SEQUENCER_SIGNING_KEY")}
+                if key not in ("DB_PASSWORD", "VES_SEQUENCER_SIGNING_KEY", "LOG_SIGNING_KEY")}
     full_env.update(env or {})
     return subprocess.run(argv + ["config"], cwd=repo_root, env=full_env, capture_output=True, text=True)
 
@@ -28,7 +29,8 @@ def compose_config(repo_root, find_tool, *profiles, env=None):
 @pytest.fixture(scope="module")
 def full_config(repo_root, find_tool):
     result = compose_config(repo_root, find_tool, "tls", "anchoring",
-                            env={"DB_PASSWORD": "pw-under-test", "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY})
+                            env={"DB_PASSWORD": "pw-under-test", "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY,
+                                 "LOG_SIGNING_KEY": LOG_KEY})
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -39,19 +41,27 @@ def test_default_profile_runs_only_sequencer_and_postgres(full_config):
 
 
 def test_missing_db_password_is_refused_by_name(repo_root, find_tool):
-    result = compose_config(repo_root, find_tool, env={"VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY})
+    result = compose_config(repo_root, find_tool, env={"VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY,
+                                                       "LOG_SIGNING_KEY": LOG_KEY})
     assert result.returncode != 0
     assert "DB_PASSWORD" in result.stderr
 
 
 @pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
 def test_missing_receipt_key_is_refused_by_name_with_how_to_make_one(repo_root, find_tool, value):
-    env = {"DB_PASSWORD": "pw-under-test"}
+    env = {"DB_PASSWORD": "pw-under-test", "LOG_SIGNING_KEY": LOG_KEY}
     if value is not None:
         env["VES_SEQUENCER_SIGNING_KEY"] = value
     result = compose_config(repo_root, find_tool, env=env)
     assert result.returncode != 0
     assert "set VES_SEQUENCER_SIGNING_KEY (openssl rand -hex 32)" in result.stderr
+
+
+def test_missing_log_key_is_refused_by_name(repo_root, find_tool):
+    result = compose_config(repo_root, find_tool, env={"DB_PASSWORD": "pw-under-test",
+                                                       "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY})
+    assert result.returncode != 0
+    assert "set LOG_SIGNING_KEY (openssl rand -hex 32, not the receipt key)" in result.stderr
 
 
 def test_receipt_key_reaches_both_services(full_config):
@@ -70,7 +80,7 @@ def test_profiles_add_nginx_anchoring_and_pgbouncer(full_config):
 @pytest.fixture(scope="module")
 def pooled_config(repo_root, find_tool):
     result = compose_config(repo_root, find_tool, "pgbouncer", "anchoring", env={
-        "DB_PASSWORD": "pw-under-test", "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY,
+        "DB_PASSWORD": "pw-under-test", "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY, "LOG_SIGNING_KEY": LOG_KEY,
         "SEQUENCER_DB_ADDRESS": "pgbouncer:6432"})
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)

@@ -114,17 +114,87 @@ def test_plain_http_redirects_to_https(trusting_stack):
     assert headers["Location"] == "https://127.0.0.1/api/v1/head?x=1"
 
 
+ERROR_KEYS = {"error", "code", "request_id"}
+
+
+def assert_json_error(status: int, headers: dict, body: bytes, expected_status: int, expected_code: str) -> dict:
+    assert status == expected_status, (status, body[:300])
+    assert headers.get("Content-Type", "").startswith("application/json"), headers
+    error = json.loads(body)
+    assert set(error) == ERROR_KEYS and error["code"] == expected_code, error
+    return error
+
+
+def raw_tls_exchange(port: int, cert_dir, raw: bytes) -> tuple[int, dict, bytes]:
+    """Send raw bytes over TLS (requests http.client would refuse to send) and parse the one response."""
+    import socket
+
+    context = ssl.create_default_context(cafile=str(cert_dir / "fullchain.pem"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+        with context.wrap_socket(plain, server_hostname="localhost") as sock:
+            sock.sendall(raw)
+            data = b""
+            while True:
+                try:
+                    chunk = sock.recv(65536)
+                except (TimeoutError, ssl.SSLError, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    length = int(headers.get("Content-Length", len(body)))
+    return int(lines[0].split(" ")[1]), headers, body[:length]
+
+
 def test_metrics_are_not_served_through_the_proxy(trusting_stack, tls_cert_dir):
     _, _, https_port = trusting_stack
-    assert request(https_port, "GET", "/metrics", tls_cert_dir)[0] == 404
+    status, headers, body, _ = request(https_port, "GET", "/metrics", tls_cert_dir)
+    assert_json_error(status, headers, body, 404, "NOT_FOUND")
 
 
 def test_body_over_ten_megabytes_is_refused_at_the_edge(trusting_stack, tls_cert_dir):
     _, _, https_port = trusting_stack
     body = b"{" + b" " * (10 * 1024 * 1024) + b"}"
-    status = request(https_port, "POST", "/api/v1/ves/events/ingest", tls_cert_dir,
-                     headers={"Content-Type": "application/json"}, body=body)[0]
-    assert status == 413
+    status, headers, answer, _ = request(https_port, "POST", "/api/v1/ves/events/ingest", tls_cert_dir,
+                                         headers={"Content-Type": "application/json"}, body=body)
+    assert_json_error(status, headers, answer, 413, "PAYLOAD_TOO_LARGE")
+
+
+@pytest.mark.parametrize(("name", "raw", "expected_status", "expected_code"), [
+    ("malformed_request_line", b"GET /health HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400, "BAD_REQUEST"),
+    ("garbage", b"\x01\x02 nonsense\r\n\r\n", 400, "BAD_REQUEST"),
+    ("header_too_large", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"z" * 20_000 + b"\r\n\r\n", 431,
+     "HEADERS_TOO_LARGE"),
+    ("uri_too_long", b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "URI_TOO_LONG"),
+    # nginx passes these on; gunicorn refuses them (limit_request_fields = 100) and answers in the JSON shape too.
+    ("too_many_headers_for_gunicorn", b"GET /health HTTP/1.1\r\nHost: x\r\n"
+     + b"".join(b"X-F-%d: 1\r\n" % i for i in range(150)) + b"Connection: close\r\n\r\n", 431,
+     "HEADERS_TOO_LARGE"),
+])
+def test_errors_the_proxy_or_gunicorn_answer_themselves_are_json(trusting_stack, tls_cert_dir, name, raw,
+                                                                 expected_status, expected_code):
+    _, _, https_port = trusting_stack
+    status, headers, body = raw_tls_exchange(https_port, tls_cert_dir, raw)
+    assert b"<html" not in body.lower()
+    assert_json_error(status, headers, body, expected_status, expected_code)
+
+
+def test_a_client_request_id_never_reaches_a_proxy_error_body(trusting_stack, tls_cert_dir):
+    _, _, https_port = trusting_stack
+    status, headers, body, _ = request(https_port, "GET", "/metrics", tls_cert_dir,
+                                       headers={"X-Request-ID": 'x","code":"INJECTED'})
+    error = assert_json_error(status, headers, body, 404, "NOT_FOUND")
+    assert "INJECTED" not in body.decode() and len(error["request_id"]) == 32
+
+
+def test_an_unreachable_sequencer_is_a_json_503(find_tool, nginx_renderer, tls_cert_dir):
+    with running_nginx(find_tool, nginx_renderer, free_port(), tls_cert_dir) as (_, https_port, _):
+        status, headers, body, _ = request(https_port, "GET", "/api/v1/ves/head", tls_cert_dir)
+    assert_json_error(status, headers, body, 503, "UPSTREAM_UNAVAILABLE")
+    assert headers.get("Retry-After") == "1"
 
 
 def test_app_sees_the_forwarded_client_when_trusting_proxy_headers(trusting_stack, tls_cert_dir):

@@ -179,6 +179,11 @@ def test_backfill_killed_midway_and_resumed_while_ingest_continues(previous_sche
         assert _assert_log_is_the_events(engine, big_tenant, big_store, expect_complete=False) == 300
         with pytest.raises(service.LogNotReady):
             service.current_checkpoint(engine, big_tenant, big_store, log_key, max_delay_seconds=0)
+        big_query = f"tenant_id={big_tenant}&store_id={big_store}"
+        for url_path in (f"/api/v1/ves/log/checkpoint?{big_query}", f"/api/v1/ves/log/inclusion/1?{big_query}",
+                         f"/api/v1/ves/log/consistency?{big_query}&first=0&second=1"):
+            pending = client.get(url_path, headers=old_writer.headers)
+            assert (pending.status_code, pending.json["code"]) == (503, "LOG_NOT_READY"), url_path
 
         resumed = _cli(url, "--chunk", "100")
         out, err = resumed.communicate(timeout=300)
@@ -191,6 +196,10 @@ def test_backfill_killed_midway_and_resumed_while_ingest_continues(previous_sche
     assert errors == []
     assert rounds["old"] > 0 and rounds["new"] > 0
     old_writer.ingest([old_writer.event("after-backfill")])
+    served = client.get(f"/api/v1/ves/log/checkpoint?tenant_id={big_tenant}&store_id={big_store}",
+                        headers=old_writer.headers)
+    assert served.status_code == 200, served.get_data()
+    assert served.get_data(as_text=True).split("\n")[1] == str(OLD_STREAM_SIZES[0] + 5 * rounds["old"] + 1)
     for tenant, store in old_streams + [(new_writer.tenant_id, new_writer.store_id)]:
         _assert_log_is_the_events(engine, tenant, store)
         signed = service.current_checkpoint(engine, tenant, store, log_key, max_delay_seconds=0)

@@ -18,6 +18,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 RECEIPT_KEY_HEX = "5e" * 32
 """The receipt key `base_env` gives every server: with DATABASE_URL set the server refuses to start without one."""
+LOG_KEY_HEX = "6c" * 32
+"""The transparency-log key `base_env` gives every server (refused without one too, unless LOG_DISABLED=1)."""
 
 
 def free_port() -> int:
@@ -56,6 +58,7 @@ def base_env(database_url: str, **overrides: str) -> dict[str, str]:
             "DB_MIGRATE_ON_STARTUP": "1",
             "RATE_LIMIT_PER_MINUTE": "0",
             "VES_SEQUENCER_SIGNING_KEY": RECEIPT_KEY_HEX,
+            "LOG_SIGNING_KEY": LOG_KEY_HEX,
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -89,7 +89,8 @@ def test_one_agent_signature_byte_changed_in_the_database(server, stream, engine
     code, report = verify_url(server, tenant, store, capsys)
     assert code == 1
     assert [(d["sequence_number"], d["batch_id"], d["check"]) for d in report["discrepancies"]] == [
-        (4, None, "agent_signature"), (None, batches[1], "merkle_root")]
+        (4, None, "agent_signature"), (None, batches[1], "merkle_root"), (None, None, "log_integrity")], \
+        "the signature is part of the event's log entry: the sequencer refuses to sign a checkpoint over it"
 
 
 def test_one_commitment_root_byte_changed_in_the_database(server, stream, engine, capsys):

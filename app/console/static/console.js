@@ -8,6 +8,7 @@ import * as ves from "./ves.js";
 const TENANT_ITEM = "stateset-console-tenant";
 const PAGE_SIZE = 50;
 const TAIL_WAIT_SECONDS = 20;
+const SCAN_PAGES = 20;
 
 const state = { caller: null, tenant: null, tail: null };
 
@@ -196,6 +197,25 @@ function matchesFilters(event, params) {
   return !type || event.event_type === type;
 }
 
+/** A page of the stream from `from`; with an event-type filter, successive pages are read until PAGE_SIZE events
+ * match, the head is reached or SCAN_PAGES pages were read (the status line says which range was scanned). */
+async function scanEvents(query, params) {
+  let from = params.get("from") || 1;
+  const shown = [];
+  let page;
+  for (let pages = 0; pages < SCAN_PAGES; pages++) {
+    page = await api.get("api/v1/ves/events", { ...query, from });
+    shown.push(...page.events.filter((event) => matchesFilters(event, params)));
+    from = page.next_from;
+    if (!params.get("event_type") || shown.length >= PAGE_SIZE || !page.count || page.next_from > page.head_sequence) break;
+  }
+  if (shown.length > PAGE_SIZE) {
+    shown.length = PAGE_SIZE;
+    return { page, shown, nextFrom: shown[PAGE_SIZE - 1].sequence_number + 1 };
+  }
+  return { page, shown, nextFrom: page.next_from };
+}
+
 function filterForm(storeId, params) {
   const input = (name, label) => h("input", { name, placeholder: label, "aria-label": label, value: params.get(name) ?? "" });
   return h("form", { id: "filters", onSubmit: (event) => {
@@ -220,29 +240,34 @@ async function streamView(storeId, params) {
       ["Seq", "Event type", "Entity type", "Entity id", "Agent", "Sequenced at"].map((t) => h("th", { text: t })))), body));
   const query = { tenant_id: state.tenant, store_id: storeId, limit: PAGE_SIZE };
   let page;
+  let shown;
+  let nextFrom;
   try {
     if (entity) {
       page = await api.get(`api/v1/ves/entities/${encodeURIComponent(params.get("entity_type"))}/` +
         encodeURIComponent(params.get("entity_id")), { ...query, from: params.get("from") });
+      shown = page.events;
     } else {
-      page = await api.get("api/v1/ves/events", { ...query, from: params.get("from") });
+      ({ page, shown, nextFrom } = await scanEvents(query, params));
     }
   } catch (error) {
     return main().append(errorBox(error));
   }
-  const shown = page.events.filter((event) => matchesFilters(event, params));
   body.replaceChildren(...shown.map((event) => eventRow(storeId, event)));
-  const filtered = params.get("event_type") ? ` (event type filter applied to this page: ${shown.length} of ${page.count})` : "";
+  const first = Number(params.get("from")) || 1;
   status.textContent = entity
     ? `Entity history: ${page.count} event(s), version ${page.version}.`
-    : `Events ${page.count ? page.events[0].sequence_number + "–" + page.events[page.count - 1].sequence_number : "none"} ` +
-      `of head ${page.head_sequence}${filtered}.`;
-  if (!entity && page.count === PAGE_SIZE) {
+    : params.get("event_type")
+      ? `${shown.length} event(s) of type ${params.get("event_type")} among sequence numbers ${first}–` +
+        `${Math.min(nextFrom - 1, page.head_sequence)} of head ${page.head_sequence}.`
+      : `Events ${shown.length ? shown[0].sequence_number + "–" + shown[shown.length - 1].sequence_number : "none"} ` +
+        `of head ${page.head_sequence}.`;
+  if (!entity && nextFrom <= page.head_sequence) {
     const next = new URLSearchParams(params);
-    next.set("from", page.next_from);
+    next.set("from", nextFrom);
     main().append(h("a", { href: route("stream", storeId) + "?" + next, id: "next-page", text: "Next page" }));
   }
-  let last = page.count ? page.events[page.count - 1].sequence_number : Math.max(0, (Number(params.get("from")) || 1) - 1);
+  let last = entity ? page.events.at(-1)?.sequence_number ?? 0 : Math.min(nextFrom - 1, page.head_sequence);
   tailBox.addEventListener("change", () => {
     if (tailBox.checked) startTail(storeId, params, body, () => last, (value) => { last = value; });
     else stopTail();

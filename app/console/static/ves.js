@@ -220,9 +220,12 @@ function base64ToBytes(text) {
 
 /** A C2SP verifier key `<name>+<hex key hash>+<base64(0x01 || public key)>`. */
 export async function parseVerifierKey(text) {
-  const parts = String(text).split("+");
-  if (parts.length !== 3) throw new EncodingError("not a verifier key");
-  const [name, hashHex, keyB64] = parts;
+  // The key name and hash hold no "+", the base64 key may: split at the first two only (as Go's note does).
+  const value = String(text);
+  const first = value.indexOf("+");
+  const second = first < 0 ? -1 : value.indexOf("+", first + 1);
+  if (first <= 0 || second < 0) throw new EncodingError("not a verifier key");
+  const [name, hashHex, keyB64] = [value.slice(0, first), value.slice(first + 1, second), value.slice(second + 1)];
   const keyBytes = base64ToBytes(keyB64);
   if (keyBytes.length !== 33 || keyBytes[0] !== 1) throw new EncodingError("not an Ed25519 verifier key");
   const keyHash = (await sha256(utf8.encode(name + "\n"), keyBytes)).slice(0, 4);

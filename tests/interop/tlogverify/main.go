@@ -18,6 +18,14 @@
 //	{"kind": "consistency", "first": m, "second": n, "first_root": "<hex>", "second_root": "<hex>",
 //	 "proof": ["<hex>", ...]}
 //	    tlog.CheckTree(proof, n, second_root, m, first_root) (Go defines it for 1 <= m <= n only).
+//	{"kind": "http", "url": "<sequencer base URL>", "api_key": "...", "tenant_id": "...", "store_id": "...",
+//	 "vkey": "<expected verifier key>", "sequence_numbers": [n, ...], "earlier_note": "<signed note>"}
+//	    Fetches over HTTP itself (net/http): GET /api/v1/ves/log/checkpoint (X-Log-Vkey must equal vkey; the
+//	    note is opened and parsed as for "checkpoint"), then for each sequence number GET
+//	    /api/v1/ves/log/inclusion/{n}?tree_size=N (leaf_hash must be RecordHash(entry), tlog.CheckRecord against
+//	    the checkpoint's root), then, with earlier_note (opened with the same key, size M), GET
+//	    /api/v1/ves/log/consistency?first=M&second=N and tlog.CheckTree. Result adds the checkpoint's "origin",
+//	    "tree_size", "root" and "checked" (proofs verified).
 //
 // Build offline in GOPATH mode with Debian's golang-go and golang-golang-x-mod-dev:
 //
@@ -31,8 +39,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -54,6 +65,12 @@ type testCase struct {
 	FirstRoot  string          `json:"first_root"`
 	SecondRoot string          `json:"second_root"`
 	Proof      []string        `json:"proof"`
+	URL        string          `json:"url"`
+	APIKey     string          `json:"api_key"`
+	TenantID   string          `json:"tenant_id"`
+	StoreID    string          `json:"store_id"`
+	Sequences  []int64         `json:"sequence_numbers"`
+	Earlier    string          `json:"earlier_note"`
 }
 
 type result struct {
@@ -63,6 +80,7 @@ type result struct {
 	Origin   string          `json:"origin,omitempty"`
 	TreeSize *int64          `json:"tree_size,omitempty"`
 	Root     string          `json:"root,omitempty"`
+	Checked  int             `json:"checked,omitempty"`
 }
 
 func parseHash(s string) (tlog.Hash, error) {
@@ -190,8 +208,109 @@ func checkConsistency(c testCase) result {
 	return result{OK: true}
 }
 
+var client = &http.Client{Timeout: 30 * time.Second}
+
+func get(c testCase, path string, query url.Values) ([]byte, http.Header, error) {
+	query.Set("tenant_id", c.TenantID)
+	query.Set("store_id", c.StoreID)
+	request, err := http.NewRequest("GET", c.URL+path+"?"+query.Encode(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	request.Header.Set("Authorization", "ApiKey "+c.APIKey)
+	response, err := client.Do(request)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer response.Body.Close()
+	body, err := io.ReadAll(response.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if response.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("GET %s: status %d: %s", path, response.StatusCode, body)
+	}
+	return body, response.Header, nil
+}
+
+type servedProof struct {
+	LeafIndex int64    `json:"leaf_index"`
+	TreeSize  int64    `json:"tree_size"`
+	Entry     string   `json:"entry"`
+	LeafHash  string   `json:"leaf_hash"`
+	First     int64    `json:"first"`
+	Second    int64    `json:"second"`
+	Proof     []string `json:"proof"`
+}
+
+func checkHTTP(c testCase) result {
+	body, header, err := get(c, "/api/v1/ves/log/checkpoint", url.Values{})
+	if err != nil {
+		return result{Error: "http: " + err.Error()}
+	}
+	if header.Get("X-Log-Vkey") != c.Vkey {
+		return result{Error: fmt.Sprintf("http: X-Log-Vkey %q is not the expected key", header.Get("X-Log-Vkey"))}
+	}
+	latest := checkCheckpoint(testCase{Note: string(body), Vkey: c.Vkey})
+	if !latest.OK {
+		return latest
+	}
+	size := *latest.TreeSize
+	root, _ := parseHash(latest.Root)
+	checked := 0
+	for _, n := range c.Sequences {
+		body, _, err := get(c, fmt.Sprintf("/api/v1/ves/log/inclusion/%d", n),
+			url.Values{"tree_size": {fmt.Sprint(size)}})
+		if err != nil {
+			return result{Error: "http: " + err.Error()}
+		}
+		var served servedProof
+		if err := json.Unmarshal(body, &served); err != nil {
+			return result{Error: "http: inclusion body: " + err.Error()}
+		}
+		if served.LeafIndex != n-1 || served.TreeSize != size {
+			return result{Error: fmt.Sprintf("http: inclusion %d: served for index %d size %d", n, served.LeafIndex,
+				served.TreeSize)}
+		}
+		r := checkInclusion(testCase{Entry: served.Entry, LeafHash: served.LeafHash, Proof: served.Proof,
+			TreeSize: size, Index: n - 1, Root: latest.Root})
+		if !r.OK {
+			return result{Error: fmt.Sprintf("http: sequence number %d: %s", n, r.Error)}
+		}
+		checked++
+	}
+	if c.Earlier != "" {
+		earlier := checkCheckpoint(testCase{Note: c.Earlier, Vkey: c.Vkey})
+		if !earlier.OK {
+			return result{Error: "http: earlier " + earlier.Error}
+		}
+		m := *earlier.TreeSize
+		body, _, err := get(c, "/api/v1/ves/log/consistency",
+			url.Values{"first": {fmt.Sprint(m)}, "second": {fmt.Sprint(size)}})
+		if err != nil {
+			return result{Error: "http: " + err.Error()}
+		}
+		var served servedProof
+		if err := json.Unmarshal(body, &served); err != nil {
+			return result{Error: "http: consistency body: " + err.Error()}
+		}
+		proof, err := parseHashes(served.Proof)
+		if err != nil {
+			return result{Error: "http: consistency: " + err.Error()}
+		}
+		earlierRoot, _ := parseHash(earlier.Root)
+		if err := tlog.CheckTree(proof, size, root, m, earlierRoot); err != nil {
+			return result{Error: fmt.Sprintf("http: consistency %d -> %d: %s", m, size, err)}
+		}
+		checked++
+	}
+	return result{OK: true, Origin: latest.Origin, TreeSize: &size, Root: latest.Root, Checked: checked}
+}
+
 func check(c testCase) result {
 	switch c.Kind {
+	case "http":
+		return checkHTTP(c)
 	case "checkpoint":
 		return checkCheckpoint(c)
 	case "tree":

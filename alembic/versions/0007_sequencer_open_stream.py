@@ -7,16 +7,16 @@ given entities, and whether the stream has a fence (alembic 0004: ingest then re
 takes a snapshot after the lock was granted and sees the previous holder's commit (a read in the statement that
 waited for the lock would not). Parameters are qualified with the function's name (message-db's convention).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 17:40:00
 """
 
 from alembic import op
 
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

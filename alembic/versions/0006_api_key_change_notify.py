@@ -7,16 +7,16 @@ NOTIFY: a key that was not found is never cached. The payload is the changing tr
 listener sends it back on `ves_api_keys_ack` once its cache is empty, so a revocation can wait for every worker
 (`app.db.key_cache.ChangeAcknowledgements`).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 17:40:00
 """
 
 from alembic import op
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
