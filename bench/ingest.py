@@ -474,10 +474,6 @@ def main(argv: list[str] | None = None) -> int:
             verdict = {True: "met", False: "NOT met", None: "compare with before"}[ratio["met"]]
             print(f"issue 12: {ratio['name']}: {ratio['ratio']:.3f} (p99 {ratio['ingest_p99_ms']:.1f} ms; target "
                   f"{ratio['target']}): {verdict}")
-        if options.plot:
-            plot(results, ceilings, options.plot, f"signed ingest vs plain INSERT, {machine['git_commit']}, "
-                 f"WEB_CONCURRENCY={best}, load {machine['load_average_at_start'][0]:.1f}")
-            print(f"plot: {options.plot}")
         if options.json:
             Path(options.json).write_text(json.dumps({
                 "machine": machine, "quick": options.quick, "best_workers": best,
@@ -485,6 +481,10 @@ def main(argv: list[str] | None = None) -> int:
                 "ingest": [dataclasses.asdict(r) for r in results],
                 "insert_ceiling": [dataclasses.asdict(r) for r in ceilings],
                 "issue_12_ratios": measured}, indent=2) + "\n")
+        if options.plot:
+            plot(results, ceilings, options.plot, f"signed ingest vs plain INSERT, {machine['git_commit']}, "
+                 f"WEB_CONCURRENCY={best}, load {machine['load_average_at_start'][0]:.1f}")
+            print(f"plot: {options.plot}")
     finally:
         scratch.close()
     return 0
