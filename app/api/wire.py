@@ -728,8 +728,8 @@ class ReplicaOut(ResponseSchema):
     replay_paused = fields.Boolean(required=True, allow_none=True)
 
 
-class PoolOut(ResponseSchema):
-    """This worker's database connection pool (the original's `pool`)."""
+class ReadyPoolOut(ResponseSchema):
+    """This worker's database connection pool (the original's `pool` of `/ready`)."""
 
     status = fields.String(required=True, validate=validate.OneOf(["healthy", "degraded"]))
     utilization = fields.Float(required=True, validate=validate.Range(0, None))
@@ -743,7 +743,7 @@ class ReadyOut(ResponseSchema):
     migrations = Always("current")
     response_time_ms = fields.Float(required=True, validate=validate.Range(0, None), metadata={
         "description": "How long the database took to answer the check (the original's database.response_time_ms)."})
-    pool = fields.Nested(PoolOut, required=True, allow_none=True)
+    pool = fields.Nested(ReadyPoolOut, required=True, allow_none=True)
     replica = fields.Nested(ReplicaOut, metadata={"description": "Only with DATABASE_READ_URL set."})
 
 
@@ -837,9 +837,7 @@ class RegisteredAgentKeyOut(AgentKeyOut):
 
 
 class PayloadSchemaOut(ResponseSchema):
-    """One schema version: ours (snake_case) and the original's `SchemaResponse` (camelCase) side by side. `status`
-    is always `active` and `createdBy` null (we keep no such state); `updatedAt` is `createdAt` (versions never
-    change)."""
+    """One schema version: ours (snake_case) and the original's `SchemaResponse` (camelCase) side by side."""
 
     tenant_id = fields.UUID(required=True)
     event_type = fields.String(required=True)
@@ -850,18 +848,19 @@ class PayloadSchemaOut(ResponseSchema):
     tenantId = fields.UUID(required=True)
     eventType = fields.String(required=True)
     schemaJson = fields.Raw(required=True, metadata={"type": "object"})
-    status = Always("active")
+    status = fields.String(required=True, validate=validate.OneOf(["active", "deprecated", "archived"]))
     compatibility = fields.String(required=True, validate=validate.OneOf(SCHEMA_COMPATIBILITIES))
     description = fields.String(required=True, allow_none=True)
     createdAt = Instant(required=True)
     updatedAt = Instant(required=True)
-    createdBy = fields.Raw(required=True, metadata={"type": "null"})
+    createdBy = fields.String(required=True, allow_none=True)
 
     @pre_dump
     def _both_spellings(self, record, **kwargs):
-        return SimpleNamespace(**vars(record), tenantId=record.tenant_id, eventType=record.event_type,
-                               schemaJson=record.schema, status="active", createdAt=record.created_at,
-                               updatedAt=record.created_at, createdBy=None)
+        return SimpleNamespace(**{**vars(record), "tenantId": record.tenant_id, "eventType": record.event_type,
+                                  "schemaJson": record.schema, "createdAt": record.created_at,
+                                  "updatedAt": record.updated_at or record.created_at,
+                                  "createdBy": record.created_by})
 
 
 class ReceiptOut(ResponseSchema):
