@@ -3,7 +3,7 @@ tenant_id, store_id)`, `require_tenant_wide` for tenant-wide resources, `require
 API keys. The scope model they enforce is docs/SECURITY.md.
 
 Each worker caches the key records it has looked up (`Runtime.api_keys`, `app.db.key_cache.NotifiedCache`): any
-change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0006), which empties its
+change to api_keys NOTIFYs every worker of every replica at commit (a trigger, alembic 0007), which empties its
 cache, and nothing is served from the cache unless the worker's LISTEN connection is live and verified; entries
 expire after API_KEY_CACHE_SECONDS regardless. So a revoked key is refused on its next request on every worker
 (tests/test_key_cache.py, through gunicorn). The bootstrap admin key from the environment is compared in constant
@@ -30,11 +30,18 @@ from app.services.api_keys import principal_from_record
 
 
 def presented_key() -> str | None:
-    """The key from `Authorization: ApiKey <key>` or `Authorization: Bearer <key>`, else None."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() not in ("apikey", "bearer"):
-        return None
+    """The key from `Authorization: ApiKey <key>`, `Authorization: Bearer <key>`, a bare `Authorization: <key>`
+    (no scheme, as the original sequencer's clients send it) or, without an Authorization header, `X-API-Key: <key>`;
+    else None."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        value = request.headers.get("X-API-Key", "").strip()
+    else:
+        scheme, _, value = header.strip().partition(" ")
+        if not value:
+            value = scheme
+        elif scheme.lower() not in ("apikey", "bearer"):
+            return None
     value = value.strip()
     return value if 0 < len(value) <= 256 else None
 
@@ -49,7 +56,7 @@ def authenticate() -> Principal:
         return cached
     key = presented_key()
     if key is None:
-        raise Unauthenticated("An API key is required (Authorization: ApiKey <key>).")
+        raise Unauthenticated("An API key is required (Authorization: ApiKey <key>).", code="missing_auth")
     settings = runtime.current().settings
     bootstrap = settings.bootstrap_admin_api_key
     if bootstrap and hmac.compare_digest(key.encode("utf-8", "surrogatepass"), bootstrap.encode()):
@@ -58,9 +65,9 @@ def authenticate() -> Principal:
         digest = hash_api_key(key)
         record = _find_api_key(runtime.current(), digest)
         if record is None or not hmac.compare_digest(record.key_hash, digest):
-            raise Unauthenticated("The API key is not valid.")
+            raise Unauthenticated("The API key is not valid.", code="invalid_api_key")
         if record.revoked_at is not None:
-            raise Unauthenticated("The API key has been revoked.", code="API_KEY_REVOKED")
+            raise Unauthenticated("The API key has been revoked.", code="invalid_api_key")
         principal = principal_from_record(record)
     g.principal = principal
     return principal
@@ -90,7 +97,9 @@ def require(permission: str, tenant_id: uuid.UUID | None = None, store_id: uuid.
     principal = authenticate()
     if not principal.allows(permission, tenant_id, store_id):
         if not principal.has_permission(permission):
-            raise NotPermitted(f"This API key lacks the {permission!r} permission.", code="INSUFFICIENT_PERMISSION")
+            raise NotPermitted(f"This API key lacks the {permission!r} permission.", code="insufficient_permissions")
+        if store_id is not None and principal.allows(permission, tenant_id):
+            raise NotPermitted("This API key may not access that store.", code="store_access_denied")
         raise NotPermitted("This API key may not access that tenant or store.")
     return principal
 
@@ -160,7 +169,7 @@ def require_permission(permission: str) -> Principal:
     """
     principal = authenticate()
     if not principal.has_permission(permission):
-        raise NotPermitted(f"This API key lacks the {permission!r} permission.", code="INSUFFICIENT_PERMISSION")
+        raise NotPermitted(f"This API key lacks the {permission!r} permission.", code="insufficient_permissions")
     return principal
 
 

@@ -137,6 +137,34 @@ def cmd_register_agent_key(args) -> int:
     return 0
 
 
+def cmd_retire_sequencer_key(args) -> int:
+    from app.services.sequencer_keys import retire_key
+
+    engine = _database()
+    try:
+        record = retire_key(engine, args.version, args.cutoff)
+    finally:
+        engine.dispose()
+    print(f"sequencer key version {record.version} retired from {record.retired_at.isoformat()}: receipts it signs "
+          "for events sequenced at or after that moment are no longer trusted")
+    return 0
+
+
+def cmd_list_sequencer_keys(args) -> int:
+    from app.services.sequencer_keys import list_versions
+
+    engine = _database()
+    try:
+        versions = list_versions(engine)
+    finally:
+        engine.dispose()
+    for v in versions:
+        retired = f"  retired from {v.retired_at.isoformat()}" if v.retired_at else ""
+        until = v.valid_until.isoformat() if v.valid_until else "-"
+        print(f"{v.version}  {v.public_key.hex()}  valid {v.valid_from.isoformat()} .. {until}{retired}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stateset-sequencer-admin", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -171,6 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-from", type=_timestamp)
     p.add_argument("--valid-to", type=_timestamp)
     p.set_defaults(func=cmd_register_agent_key)
+
+    p = sub.add_parser("retire-sequencer-key", help="retire a receipt-signing key version from a cutoff (a "
+                                                    "compromised key: docs/KEYS.md)")
+    p.add_argument("--version", type=int, required=True, help="the key version (GET /api/v1/ves/sequencer)")
+    p.add_argument("--from", dest="cutoff", type=_timestamp, required=True,
+                   help="RFC 3339 instant; receipts of this version sequenced at or after it are not trusted")
+    p.set_defaults(func=cmd_retire_sequencer_key)
+
+    p = sub.add_parser("list-sequencer-keys", help="list the receipt-signing key versions")
+    p.set_defaults(func=cmd_list_sequencer_keys)
 
     from app import anchoring
     from app import fence_cli

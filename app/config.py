@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Callable
@@ -29,6 +30,15 @@ _LOG_LEVELS = {
 DEFAULT_LOG_ORIGIN = "localhost/stateset-sequencer"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def derived_sequencer_id(name: str) -> str:
+    """The stable UUID a sequencer called `name` (SEQUENCER_ID) places in receipts when VES_SEQUENCER_ID is unset:
+    UUIDv5 in the URL namespace of `urn:stateset-sequencer:<name>` (the same on every start and every worker)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:stateset-sequencer:{name}"))
+
+
+DEFAULT_SEQUENCER_ID = derived_sequencer_id("stateset-sequencer")
 
 
 class ConfigError(ValueError):
@@ -54,7 +64,7 @@ class Settings:
     max_event_payload_size: int = 1024 * 1024
     sequencer_signing_key: bytes | None = _secret_field()
     allow_unsigned_receipts: bool = False
-    sequencer_id: str = "stateset-sequencer"
+    sequencer_id: str = DEFAULT_SEQUENCER_ID
     db_migrate_on_startup: bool = True
     schema_validation_mode: str = "enforce"
     schema_validation_timeout_ms: int = 1000
@@ -110,7 +120,7 @@ class Settings:
             max_event_payload_size=env.int("MAX_EVENT_PAYLOAD_SIZE", 1024 * 1024, minimum=1),
             sequencer_signing_key=env.get("VES_SEQUENCER_SIGNING_KEY", _ed25519_seed),
             allow_unsigned_receipts=env.bool("ALLOW_UNSIGNED_RECEIPTS", False),
-            sequencer_id=env.get("SEQUENCER_ID", _nonempty) or "stateset-sequencer",
+            sequencer_id=_sequencer_id(env),
             db_migrate_on_startup=env.bool("DB_MIGRATE_ON_STARTUP", True),
             schema_validation_mode=env.get("SCHEMA_VALIDATION_MODE", _schema_mode) or "enforce",
             schema_validation_timeout_ms=env.int("SCHEMA_VALIDATION_TIMEOUT_MS", 1000, minimum=1, maximum=60000),
@@ -261,6 +271,25 @@ def _check_range(name, number, minimum, maximum):
         raise ConfigError(f"{name} must be at least {minimum}, got {number}")
     if maximum is not None and number > maximum:
         raise ConfigError(f"{name} must be at most {maximum}, got {number}")
+
+
+def _sequencer_id(env: "_Env") -> str:
+    """VES_SEQUENCER_ID (a UUID, as the original's), else one derived from SEQUENCER_ID (default
+    "stateset-sequencer"), so receipts stay attributable across restarts."""
+    explicit = env.get("VES_SEQUENCER_ID", _uuid_text)
+    if explicit:
+        return explicit
+    return derived_sequencer_id(env.get("SEQUENCER_ID", _nonempty) or "stateset-sequencer")
+
+
+def _uuid_text(name: str, value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a UUID (8-4-4-4-12 hex digits)") from None
+    if str(parsed) != value.lower():
+        raise ConfigError(f"{name} must be a UUID (8-4-4-4-12 hex digits)")
+    return str(parsed)
 
 
 def _nonempty(name: str, value: str) -> str:

@@ -39,7 +39,25 @@ def prepare_master(settings: Settings) -> None:
     configure_logging(settings.log_level)
     settings = with_database(settings, export=True)
     prepare_prometheus_multiproc_dir()
-    open_database(settings, pool_size=1).dispose()
+    engine = open_database(settings, pool_size=1)
+    try:
+        register_receipt_key(engine, settings)
+    finally:
+        engine.dispose()
+
+
+def register_receipt_key(engine, settings: Settings) -> None:
+    """Register VES_SEQUENCER_SIGNING_KEY as a key version (a new one when it changed; docs/KEYS.md). A retired
+    key is a start-up error: exit 2 naming the variable."""
+    from app.errors import Unavailable
+    from app.services.ingest import ReceiptSigner
+    from app.services.sequencer_keys import register_running_key
+    from app.startup import exit_misconfigured
+
+    try:
+        register_running_key(engine, ReceiptSigner(settings.sequencer_id, settings.sequencer_signing_key))
+    except Unavailable as exc:
+        exit_misconfigured(f"VES_SEQUENCER_SIGNING_KEY: {exc}")
 
 
 def prepare_prometheus_multiproc_dir() -> str:

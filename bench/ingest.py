@@ -143,7 +143,7 @@ def _post(session: requests.Session, url: str, headers: dict, body: bytes, batch
         raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
     answer = response.json()
     if answer["eventsAccepted"] != batch_size or len(answer["receipts"]) != batch_size:
-        raise RuntimeError(f"accepted {answer['eventsAccepted']} of {batch_size}: {answer['rejections'][:2]}")
+        raise RuntimeError(f"accepted {answer['eventsAccepted']} of {batch_size}: {answer.get('rejections', [])[:2]}")
 
 
 def _http_client(base_url: str, api_key: str, seed: bytes, tenant: str, agent: str, store: str, client: int,
@@ -340,7 +340,7 @@ def _setup_tenant(base_url: str) -> tuple[str, str, str, bytes]:
     signer = AgentSigner(seed, tenant, agent, 1)
     registered = requests.post(f"{base_url}/api/v1/agents/keys", headers=admin, timeout=30, json={
         "tenant_id": tenant, "agent_id": agent, "key_id": 1, "public_key": signer.public_key_hex})
-    if registered.status_code != 201:
+    if registered.status_code != 200:
         raise RuntimeError(f"agent key registration failed: {registered.status_code} {registered.text}")
     created = requests.post(f"{base_url}/api/v1/admin/api-keys", headers=admin, timeout=30,
                             json={"tenant_id": tenant, "permissions": "read_write"})

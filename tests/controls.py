@@ -40,7 +40,7 @@ class Stream:
         response = client.post("/api/v1/agents/keys", json={
             "tenantId": str(self.tenant_id), "agentId": str(self.agent_id), "keyId": 1,
             "publicKey": self.signer.public_key_hex}, headers=auth(self.key))
-        assert response.status_code == 201, response.json
+        assert response.status_code == 200, response.json
 
     @property
     def headers(self) -> dict:

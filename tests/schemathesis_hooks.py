@@ -81,10 +81,11 @@ def _not_a_json_schema(code: str, body: dict, query: dict) -> bool:
     cannot store (U+0000, lone surrogates)."""
     if code != "INVALID_SCHEMA":
         return False
-    if any("\x00" in text or not _encodable(text) for text in _strings(body.get("schema"))):
+    schema = next((body[name] for name in ("schema", "schema_json", "schemaJson") if name in body), None)
+    if any("\x00" in text or not _encodable(text) for text in _strings(schema)):
         return True
     try:
-        Draft202012Validator.check_schema(body.get("schema"))
+        Draft202012Validator.check_schema(schema)
     except SchemaError:
         return True
     return False
@@ -129,7 +130,6 @@ RULES = {
     ("GET", "/api/v1/ves/events"): _start_given_twice,
     ("GET", "/api/v1/events"): _start_given_twice,
     ("GET", "/api/v1/ves/entities/{entity_type}/{entity_id}"): _start_given_twice,
-    ("GET", "/api/v1/entities/{entity_type}/{entity_id}"): _start_given_twice,
     ("GET", "/api/v1/ves/proofs/{sequence_number}"): _batch_id_given_twice,
     ("POST", "/api/v1/commitments"): _range_rules,
     ("GET", "/api/v1/proofs/{sequence_number}"): _batch_id_given_twice,

@@ -2,6 +2,7 @@ import uuid
 
 import pytest
 
+from tests.controls import BOOTSTRAP_KEY
 from tests.controls import api_key
 from tests.controls import auth
 
@@ -34,13 +35,27 @@ def test_both_auth_schemes_work(client, engine, scheme):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("header", [None, "ApiKey", "ApiKey ssk_unknown", "Basic dXNlcjpwYXNz", "Token abc"])
-def test_missing_or_unknown_key_is_401(client, header):
-    headers = {"Authorization": header} if header else {}
+@pytest.mark.parametrize(("headers", "code"), [
+    ({}, "missing_auth"), ({"Authorization": "Basic dXNlcjpwYXNz"}, "missing_auth"),
+    ({"Authorization": "Token abc"}, "missing_auth"), ({"X-API-Key": ""}, "missing_auth"),
+    ({"Authorization": "ApiKey"}, "invalid_api_key"), ({"Authorization": "ApiKey ssk_unknown"}, "invalid_api_key"),
+    ({"Authorization": "ssk_unknown"}, "invalid_api_key"), ({"X-API-Key": "ssk_unknown"}, "invalid_api_key"),
+])
+def test_missing_or_unknown_key_is_401_with_the_original_codes(client, headers, code):
     response = client.get("/api/v1/admin/api-keys", headers=headers)
     assert response.status_code == 401
-    assert response.json["code"] == "UNAUTHORIZED"
+    assert response.json["code"] == code
     assert response.headers["WWW-Authenticate"].startswith("ApiKey")
+
+
+def test_a_key_is_accepted_bare_in_authorization_or_in_x_api_key(client):
+    """The original's clients send `Authorization: <key>` or `X-API-Key: <key>` (X-API-Key only counts without an
+    Authorization header)."""
+    for headers in ({"Authorization": BOOTSTRAP_KEY}, {"X-API-Key": BOOTSTRAP_KEY},
+                    {"X-API-Key": f"  {BOOTSTRAP_KEY} "}):
+        assert client.get("/api/v1/admin/api-keys", headers=headers).status_code == 200, headers
+    both = {"Authorization": "ApiKey ssk_unknown", "X-API-Key": BOOTSTRAP_KEY}
+    assert client.get("/api/v1/admin/api-keys", headers=both).json["code"] == "invalid_api_key"
 
 
 def test_revoked_key_is_refused_on_its_next_request(client, engine):
@@ -51,7 +66,7 @@ def test_revoked_key_is_refused_on_its_next_request(client, engine):
     assert client.get("/api/v1/admin/api-keys", headers=auth(victim["api_key"])).status_code == 200
     assert client.delete(f"/api/v1/admin/api-keys/{victim['key_id']}", headers=auth(admin)).status_code == 204
     refused = client.get("/api/v1/admin/api-keys", headers=auth(victim["api_key"]))
-    assert refused.status_code == 401 and refused.json["code"] == "API_KEY_REVOKED"
+    assert refused.status_code == 401 and refused.json["code"] == "invalid_api_key"
 
 
 def test_tenant_admin_cannot_touch_other_tenants(client, engine):
@@ -79,7 +94,7 @@ def test_non_admin_keys_cannot_manage_keys(client, engine):
         response = client.post("/api/v1/admin/api-keys", json={"tenant_id": str(tenant), "permissions": "read"},
                                headers=auth(secret))
         assert response.status_code == 403
-        assert response.json["code"] == "INSUFFICIENT_PERMISSION"
+        assert response.json["code"] == "insufficient_permissions"
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def test_ingest_across_a_database_restart_loses_nothing_and_answers_503_meanwhil
         ingest = app_server.url + "/api/v1/ves/events/ingest"
         assert requests.post(app_server.url + "/api/v1/agents/keys", headers=admin, timeout=10, json={
             "tenant_id": str(tenant), "agent_id": str(agent), "key_id": 1,
-            "public_key": signer.public_key_hex}).status_code == 201
+            "public_key": signer.public_key_hex}).status_code == 200
         first = requests.post(ingest, json={"events": batches[0]}, headers=admin, timeout=10).json()
         receipts = {r["eventId"]: r["sequenceNumber"] for r in first["receipts"]}
 
@@ -106,7 +106,7 @@ def test_a_long_poll_waiting_across_a_database_restart_still_wakes(restartable_d
     with start_gunicorn(url, env=env, workers=1) as app_server:
         assert requests.post(app_server.url + "/api/v1/agents/keys", headers=admin, timeout=10, json={
             "tenant_id": str(tenant), "agent_id": str(agent), "key_id": 1,
-            "public_key": signer.public_key_hex}).status_code == 201
+            "public_key": signer.public_key_hex}).status_code == 200
         result = {}
 
         def long_poll():

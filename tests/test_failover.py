@@ -87,7 +87,7 @@ def stored_events(node, tenant_id) -> dict[str, list[tuple]]:
     with contextlib.closing(psycopg2.connect(dsn, connect_timeout=5)) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT NOT pg_is_in_recovery()")
         assert cursor.fetchone()[0], f"{node.name} is not the primary"
-        cursor.execute("SELECT store_id::text, sequence_number, event_id::text, '0x' || encode(receipt_hash, 'hex') "
+        cursor.execute("SELECT store_id::text, sequence_number, event_id::text, encode(receipt_hash, 'hex') "
                        "FROM events WHERE tenant_id = %s ORDER BY store_id, sequence_number", (str(tenant_id),))
         streams: dict[str, list[tuple]] = {}
         for store_id, number, event_id, receipt_hash in cursor.fetchall():

@@ -26,6 +26,11 @@ from app.ves.encoding import to_hex
 from tests.controls import Stream
 
 
+
+def plain(hex_value: str) -> str:
+    """A hash in the plain form responses use (issue 11); exports written by tests may carry `0x`."""
+    return hex_value.removeprefix("0x")
+
 def served(stream: Stream) -> list[dict]:
     return stream.events(limit=1000)["events"]
 
@@ -110,10 +115,10 @@ def test_heal_replays_the_missing_events_to_identical_receipts_and_lifts_the_fen
     report = heal_from_bundle(engine, settings, signer, bundle_of(stream, published), actor="test")
     assert (report.head_before, report.head_after, report.events_replayed, report.fence) == (4, 6, 2, "lifted")
     now = served(stream)
-    assert [(e["sequence_number"], e["sequencer_receipt"]["receipt_hash"]) for e in now] == \
-        [(e["sequence_number"], e["sequencer_receipt"]["receipt_hash"]) for e in published]
+    assert [(e["sequence_number"], plain(e["sequencer_receipt"]["receipt_hash"])) for e in now] == \
+        [(e["sequence_number"], plain(e["sequencer_receipt"]["receipt_hash"])) for e in published]
     assert now[4]["sequenced_at"] == "2026-12-01T10:00:00.123456Z", "the original sequenced_at comes back"
-    assert signer.sign(bytes.fromhex(now[5]["sequencer_receipt"]["receipt_hash"][2:])).hex() == \
+    assert signer.sign(bytes.fromhex(plain(now[5]["sequencer_receipt"]["receipt_hash"]))).hex() == \
         now[5]["sequencer_receipt"]["sequencer_signature"].removeprefix("0x")
     assert stream.ingest([stream.event("after")])["headSequence"] == 7
     again = heal_from_bundle(engine, settings, signer, bundle_of(stream, published))
@@ -189,7 +194,7 @@ def test_watermark_export_and_fence_cli_round_trip(client, engine, settings, mon
     document = json.loads(path.read_text())
     ours = [s for s in document["streams"] if s["tenant_id"] == str(stream.tenant_id)]
     assert ours == [{"tenant_id": str(stream.tenant_id), "store_id": str(stream.store_id), "head_sequence": 3,
-                     "receipt_hash": served(stream)[-1]["sequencer_receipt"]["receipt_hash"]}]
+                     "receipt_hash": "0x" + plain(served(stream)[-1]["sequencer_receipt"]["receipt_hash"])}]
     capsys.readouterr()
     document["streams"] = ours[:1]
     document["streams"][0]["head_sequence"] = 5
@@ -276,8 +281,8 @@ def test_unsigned_events_heal_too_and_a_malformed_bundle_is_refused(client, engi
     report = heal_from_bundle(engine, settings, signer, bundle)
     assert (report.events_replayed, report.fence) == (2, "lifted")
     healed = client.get(f"/api/v1/ves/events?tenant_id={tenant}&store_id={store}", headers=key).json["events"]
-    assert [e["sequencer_receipt"]["receipt_hash"] for e in healed] == \
-        [e["sequencer_receipt"]["receipt_hash"] for e in published]
+    assert [plain(e["sequencer_receipt"]["receipt_hash"]) for e in healed] == \
+        [plain(e["sequencer_receipt"]["receipt_hash"]) for e in published]
 
 
 def test_heal_refuses_to_sign_with_another_key_than_the_bundles(behind, engine, settings):

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.client.signer import AgentSigner
+from app.config import DEFAULT_SEQUENCER_ID
 from app.ves import hashing
 from app.ves.encoding import parse_hex
 from app.ves.signing import verify_signature
@@ -69,8 +70,9 @@ def test_no_key_configured_means_signature_alg_none(make_app, engine):
     app = make_app(sequencer_signing_key=None)
     client = app.test_client()
     info = client.get("/api/v1/ves/sequencer").json
-    assert {name: info[name] for name in ("sequencer_id", "signature_alg", "public_key")} == {
-        "sequencer_id": "stateset-sequencer", "signature_alg": "none", "public_key": ""}
+    assert {k: info[k] for k in ("sequencer_id", "signature_alg", "public_key", "key_version")} == {
+        "sequencer_id": DEFAULT_SEQUENCER_ID, "signature_alg": "none", "public_key": "", "key_version": 0}
+    assert not any(key["current"] for key in info["keys"])
     assert info["log_public_key"], "the log key is its own: receipts unsigned, checkpoints still signed"
     stream = Stream(client, engine)
     receipt = stream.ingest([stream.event()])["receipts"][0]
@@ -85,8 +87,9 @@ def _mutated(stream, mutate):
 
 REJECTIONS = [
     ("InvalidEvent", lambda s: _mutated(s, lambda e: e.pop("entity_type"))),
-    ("InvalidEvent", lambda s: _mutated(s, lambda e: e.update(entity_type="x" * 65))),
-    ("InvalidEvent", lambda s: _mutated(s, lambda e: e.update(entity_id="x" * 257))),
+    ("InvalidEvent", lambda s: _mutated(s, lambda e: e.update(entity_type="x" * 129))),
+    ("InvalidEvent", lambda s: _mutated(s, lambda e: e.update(entity_id="é" * 257))),
+    ("InvalidEvent", lambda s: _mutated(s, lambda e: e.update(event_type="x" * 257))),
     ("InvalidEvent", lambda s: _mutated(s, lambda e: e.update(agent_key_id=2**32))),
     ("InvalidEvent", lambda s: _mutated(s, lambda e: e.update(tenant_id="not-a-uuid"))),
     ("InvalidEvent", lambda s: _mutated(s, lambda e: e.update(created_at="yesterday"))),
@@ -114,7 +117,7 @@ def test_each_rejection_reason_rejects_only_that_event(stream, reason, make):
     result = stream.ingest([good_before, bad, good_after])
     assert result["eventsAccepted"] == 2 and result["eventsRejected"] == 1
     rejection = result["rejections"][0]
-    assert rejection["reason"] == reason, rejection
+    assert rejection["code"] == reason, rejection
     assert rejection["index"] == 1 and rejection["message"]
     assert [r["sequenceNumber"] for r in result["receipts"]] == [1, 2]
 
@@ -125,7 +128,7 @@ def test_revoked_and_not_yet_valid_keys(client, stream):
                              headers=stream.headers)
     assert response.status_code == 200 and response.json["is_revoked"]
     result = stream.ingest([stream.event()])
-    assert result["rejections"][0]["reason"] == "AgentKeyRevoked"
+    assert result["rejections"][0]["code"] == "AgentKeyRevoked"
 
     future = AgentSigner(os.urandom(32), stream.tenant_id, stream.agent_id, 2)
     tomorrow = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)).isoformat()
@@ -133,14 +136,14 @@ def test_revoked_and_not_yet_valid_keys(client, stream):
                                              "key_id": 2, "public_key": future.public_key_hex,
                                              "valid_from": tomorrow}, headers=stream.headers)
     result = stream.ingest([future.build_event(stream.store_id, "order", "x", "t", {})])
-    assert result["rejections"][0]["reason"] == "AgentKeyNotValid"
+    assert result["rejections"][0]["code"] == "AgentKeyNotValid"
 
 
 def test_replay_returns_original_receipt_across_and_within_requests(stream):
     first = stream.event("a")
     original = stream.ingest([first])["receipts"][0]
     replay = stream.ingest([first, stream.event("b"), first])
-    assert replay["eventsAccepted"] == 3 and replay["eventsRejected"] == 0
+    assert replay["eventsAccepted"] == 1 and replay["eventsRejected"] == 0  # replays are not counted
     receipts = replay["receipts"]
     assert receipts[0] == {**original, "duplicate": True}
     assert receipts[1]["sequenceNumber"] == 2 and receipts[1]["duplicate"] is False
@@ -156,10 +159,10 @@ def test_same_event_id_with_other_content_is_a_conflict(stream):
     event_id = str(uuid.uuid4())
     stream.ingest([stream.event("a", {"v": 1}, event_id=event_id)])
     result = stream.ingest([stream.event("a", {"v": 2}, event_id=event_id)])
-    assert result["rejections"][0]["reason"] == "DuplicateEventConflict"
+    assert result["rejections"][0]["code"] == "DuplicateEventConflict"
     within = stream.ingest([stream.event("b", {"v": 1}, event_id=(other := str(uuid.uuid4()))),
                             stream.event("b", {"v": 2}, event_id=other)])
-    assert within["eventsAccepted"] == 1 and within["rejections"][0]["reason"] == "DuplicateEventConflict"
+    assert within["eventsAccepted"] == 1 and within["rejections"][0]["code"] == "DuplicateEventConflict"
 
 
 def test_command_id_is_deduplicated_per_stream(client, engine):
@@ -167,7 +170,7 @@ def test_command_id_is_deduplicated_per_stream(client, engine):
     command = str(uuid.uuid4())
     stream.ingest([stream.event("a", command_id=command)])
     result = stream.ingest([stream.event("a", command_id=command)])
-    assert result["rejections"][0]["reason"] == "DuplicateEventConflict"
+    assert result["rejections"][0]["code"] == "DuplicateEventConflict"
     other_store = stream.event("a", command_id=command, store_id=uuid.uuid4())
     assert stream.ingest([other_store])["eventsAccepted"] == 1
 
@@ -177,7 +180,7 @@ def test_base_version_checks_and_advances_within_a_request(client, engine):
     result = stream.ingest([stream.event("o", base_version=0), stream.event("o", base_version=1),
                             stream.event("o", base_version=1), stream.event("p", base_version=0)])
     assert result["eventsAccepted"] == 3
-    assert result["rejections"][0]["reason"] == "VersionConflict" and result["rejections"][0]["index"] == 2
+    assert result["rejections"][0]["code"] == "VersionConflict" and result["rejections"][0]["index"] == 2
     assert "expected: 1, actual: 2" in result["rejections"][0]["message"]
     history = client.get(f"/api/v1/ves/entities/order/o?{stream.query}", headers=stream.headers).json
     assert history["version"] == 2 and history["count"] == 2
@@ -188,7 +191,7 @@ def test_payload_too_large_rejects_that_event_only(make_app, engine):
     app = make_app(max_event_payload_size=200)
     stream = Stream(app.test_client(), engine)
     result = stream.ingest([stream.event("a", {"blob": "x" * 300}), stream.event("b", {"small": 1})])
-    assert result["rejections"][0]["reason"] == "PayloadTooLarge"
+    assert result["rejections"][0]["code"] == "PayloadTooLarge"
     assert result["eventsAccepted"] == 1
 
 
@@ -202,13 +205,13 @@ def test_events_for_several_streams_are_judged_event_by_event(client, engine):
     registered = client.post("/api/v1/agents/keys", json={"tenant_id": str(tenant), "agent_id": str(agent),
                                                           "key_id": 1, "public_key": signer.public_key_hex},
                              headers=auth(BOOTSTRAP_KEY))
-    assert registered.status_code == 201, registered.json
+    assert registered.status_code == 200, registered.json
     events = [signer.build_event(allowed, "o", "1", "t", {}), signer.build_event(other, "o", "1", "t", {}),
               signer.build_event(allowed, "o", "2", "t", {})]
     result = client.post("/api/v1/ves/events/ingest", json={"events": events}, headers=auth(key)).json
     assert result["eventsAccepted"] == 2
-    assert result["rejections"] == [{"event_id": events[1]["event_id"], "index": 1, "reason": "Forbidden",
-                                     "message": "This API key may not write to that tenant or store."}]
+    assert result["rejections"] == [{"event_id": events[1]["event_id"], "index": 1, "reason": "forbidden",
+                                     "code": "Forbidden", "message": "This API key may not write to that tenant or store."}]
     with engine.connect() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM events WHERE store_id = :s"), {"s": other}).scalar()
     assert count == 0
@@ -233,13 +236,13 @@ def test_one_request_can_write_several_streams(client, engine):
 def test_read_only_key_cannot_ingest(client, engine, stream):
     reader = api_key(engine, stream.tenant_id, "read")
     response = client.post("/api/v1/ves/events/ingest", json={"events": [stream.event()]}, headers=auth(reader))
-    assert response.status_code == 403 and response.json["code"] == "INSUFFICIENT_PERMISSION"
+    assert response.status_code == 403 and response.json["code"] == "insufficient_permissions"
 
 
 def test_key_bound_to_an_agent_may_only_send_that_agents_events(client, engine, stream):
     bound = api_key(engine, stream.tenant_id, "read_write", agent_id=uuid.uuid4())
     response = client.post("/api/v1/ves/events/ingest", json={"events": [stream.event()]}, headers=auth(bound))
-    assert response.json["rejections"][0]["reason"] == "Forbidden"
+    assert response.json["rejections"][0]["code"] == "Forbidden"
 
 
 @pytest.mark.parametrize(("body", "status"), [({}, 400), ({"events": []}, 400), ({"events": {}}, 400),
@@ -273,7 +276,7 @@ def test_encrypted_payload_is_checked_and_stored_as_the_original_stores_it(strea
                                      "recipients": unsorted["payload_encrypted"]["recipients"][::-1]}
     result = stream.ingest([event, tampered, unsorted])
     assert result["eventsAccepted"] == 1
-    assert [r["reason"] for r in result["rejections"]] == ["PayloadHashMismatch", "InvalidEvent"]
+    assert [r["code"] for r in result["rejections"]] == ["PayloadHashMismatch", "InvalidEvent"]
     assert "recipient_kid" in result["rejections"][1]["message"]
     served = stream.events()["events"][0]
     assert served["payload_encrypted"] == sealed.payload_encrypted and "payload" not in served
@@ -297,7 +300,7 @@ def test_encrypted_payloads_of_the_draft_rule_are_rejected(stream):
     response = stream.client.post("/api/v1/agents/keys", json={
         "tenantId": str(stream.tenant_id), "agentId": str(stream.agent_id), "keyId": 2,
         "publicKey": to_hex(key.public_key)}, headers=stream.headers)
-    assert response.status_code == 201
+    assert response.status_code == 200
     draft = {"nonce_b64u": b64u_encode(os.urandom(12)), "ciphertext_b64u": b64u_encode(os.urandom(40)),
              "tag_b64u": b64u_encode(os.urandom(16)),
              "recipients": [{"recipient_kid": "k1", "enc_b64u": "AAAA", "ct_b64u": "BBBB"}]}
@@ -309,7 +312,7 @@ def test_encrypted_payloads_of_the_draft_rule_are_rejected(stream):
     event["payload_cipher_hash"] = to_hex(fields.payload_cipher_hash)
     event["agent_signature"] = to_hex(key.sign(event_signing_hash(fields)))
     result = stream.ingest([event])
-    assert result["eventsAccepted"] == 0 and result["rejections"][0]["reason"] == "InvalidEvent"
+    assert result["eventsAccepted"] == 0 and result["rejections"][0]["code"] == "InvalidEvent"
     assert "enc_version" in result["rejections"][0]["message"]
 
 
@@ -338,9 +341,9 @@ def test_replay_after_key_revocation_or_stricter_schema_still_returns_the_origin
     client.delete(f"/api/v1/agents/keys/{stream.agent_id}/1?tenant_id={stream.tenant_id}", headers=stream.headers)
     replay = stream.ingest([event, stream.event("b", {"qty": 2})])
     assert replay["receipts"] == [{**original, "duplicate": True}]
-    assert replay["rejections"][0]["index"] == 1 and replay["rejections"][0]["reason"] == "AgentKeyRevoked"
+    assert replay["rejections"][0]["index"] == 1 and replay["rejections"][0]["code"] == "AgentKeyRevoked"
     forged = dict(event, agent_signature="0x" + "00" * 64)
-    assert stream.ingest([forged])["rejections"][0]["reason"] == "AgentKeyRevoked"
+    assert stream.ingest([forged])["rejections"][0]["code"] == "AgentKeyRevoked"
 
 
 def test_a_stream_lock_held_too_long_answers_503_and_writes_nothing(make_app, engine):

@@ -1,5 +1,5 @@
 """The per-worker API key cache (app/db/key_cache.py): used only while NOTIFY delivery is vouched for, emptied by any
-change to api_keys (the trigger of alembic 0006), and a revoked key refused on its next request by every gunicorn
+change to api_keys (the trigger of alembic 0007), and a revoked key refused on its next request by every gunicorn
 worker."""
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def test_a_key_revoked_by_plain_sql_is_refused_on_the_next_request_in_process(ma
     # after the commit); a revocation through the API waits for it before answering (next test).
     assert cache.wait_for_invalidation(epoch, 5)
     response = client.get(path, headers=headers)
-    assert response.status_code == 401 and response.json["code"] == "API_KEY_REVOKED"
+    assert response.status_code == 401 and response.json["code"] == "invalid_api_key"
 
 
 def test_a_key_revoked_through_the_api_is_refused_on_the_very_next_request_in_process(make_app, engine):
@@ -189,7 +189,7 @@ def test_a_key_revoked_through_the_api_is_refused_on_the_very_next_request_in_pr
         assert client.delete(f"/api/v1/admin/api-keys/{record.key_id}",
                              headers={"Authorization": f"ApiKey {BOOTSTRAP_KEY}"}).status_code == 204
         response = client.get(path, headers=headers)
-        assert response.status_code == 401 and response.json["code"] == "API_KEY_REVOKED"
+        assert response.status_code == 401 and response.json["code"] == "invalid_api_key"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_a_revoked_key_is_refused_on_its_next_request_by_every_gunicorn_worker(d
                 now = _requests_by_worker(server.metrics_dir)
                 seen = {pid for pid in pids if now.get(pid, 0) > before.get(pid, 0)}
                 assert time.monotonic() < deadline, f"requests never reached every worker: {seen} of {pids}"
-            assert set(answers) == {(401, "API_KEY_REVOKED")}, answers
+            assert set(answers) == {(401, "invalid_api_key")}, answers
 
         # Revoked through the API (by whichever worker took the DELETE) ...
         refused_everywhere(keys[0], lambda: requests.delete(

@@ -19,7 +19,7 @@ from tests.support.servers import ROOT
 
 EXPECTED_TABLES = {"streams", "events", "entity_versions", "agent_keys", "batch_commitments", "api_keys",
                    "event_schemas", "stream_logs", "log_nodes", "log_checkpoints", "agent_registrations",
-                   "stream_fences", "fence_audit"}
+                   "stream_fences", "fence_audit", "sequencer_keys"}
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Unsigned ingest, reads, pagination, long poll, schema registry."""
 
+import hashlib
 import threading
 import time
 import uuid
@@ -34,13 +35,13 @@ def test_unsigned_events_share_the_log_and_numbering(stream):
     assert (body["assigned_sequence_start"], body["assigned_sequence_end"], body["head_sequence"]) == (2, 2, 2)
     receipt = body["receipts"][0]
     assert receipt["sequence_number"] == 2 and receipt["signature_alg"] == "ed25519"
-    assert body["rejections"][0]["reason"] == "InvalidEvent"
+    assert body["rejections"][0]["code"] == "InvalidEvent"
     served = stream.events()["events"][1]
     assert served["agent_signature"] is None and served["agent_key_id"] == 0
     assert served["source_agent_id"] == str(stream.agent_id)
     simple = stream.client.get(f"/api/v1/events?{stream.query}", headers=stream.headers).json
     assert [e["sequence_number"] for e in simple["events"]] == [1, 2]
-    assert simple["events"][1]["payload"] == {"note": "hi"} and simple["events"][1]["payload_hash"].startswith("0x")
+    assert simple["events"][1]["payload"] == {"note": "hi"} and len(simple["events"][1]["payload_hash"]) == 64
 
 
 def test_unsigned_ingest_refused_when_signatures_required(make_app, engine):
@@ -59,12 +60,13 @@ def test_pagination_from_after_limit_next_from(stream):
     page = stream.events(after=6)
     assert [e["sequence_number"] for e in page["events"]] == [7] and page["next_from"] == 8
     assert stream.events(**{"from": 8})["events"] == []
+    assert [e["sequence_number"] for e in stream.events(**{"from": 0})["events"]][:1] == [1]  # the original's default
     head = stream.client.get(f"/api/v1/ves/head?{stream.query}", headers=stream.headers).json
     assert head["head_sequence"] == 7
     assert stream.client.get(f"/api/v1/head?{stream.query}", headers=stream.headers).json["head_sequence"] == 7
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "from=0", "limit=abc", "from=1&after=2", "wait=-1",
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "from=-1", "limit=abc", "from=1&after=2", "wait=-1",
                                    "tenant_id=nope"])
 def test_bad_query_parameters_are_400(stream, query):
     url = f"/api/v1/ves/events?{stream.query}&{query}" if "tenant_id" not in query else f"/api/v1/ves/events?{query}"
@@ -88,6 +90,37 @@ def test_entity_history_in_both_shapes(stream):
         body = stream.client.get(f"{prefix}/order/x/1?{stream.query}", headers=stream.headers).json
         assert body["entity_id"] == "x/1" and body["version"] == 2 and body["count"] == 2
         assert [e["sequence_number"] for e in body["events"]] == [1, 3]
+        assert (body["total"], body["has_more"]) == (2, False)
+
+
+def test_the_originals_entity_history_pages_by_offset_with_total_and_has_more(stream):
+    stream.ingest([stream.event("e"), stream.event("other"), stream.event("e"), stream.event("e")])
+    url = f"/api/v1/entities/order/e?{stream.query}"
+    page = lambda extra: stream.client.get(url + extra, headers=stream.headers).json  # noqa: E731
+    first = page("&limit=2")
+    assert [e["envelope"]["sequence_number"] for e in first["events"]] == [1, 3]
+    assert (first["count"], first["total"], first["has_more"]) == (2, 3, True)
+    rest = page("&from=2&limit=2")
+    assert [e["sequence_number"] for e in rest["events"]] == [4] and (rest["total"], rest["has_more"]) == (3, False)
+    assert page("&from=3")["events"] == [] and page("&limit=0")["count"] == 3  # limit 0 means 100
+    ves = stream.client.get(f"/api/v1/ves/entities/order/e?{stream.query}&limit=2", headers=stream.headers).json
+    assert [e["sequence_number"] for e in ves["events"]] == [1, 3] and ves["has_more"] is True
+    ves_rest = stream.client.get(f"/api/v1/ves/entities/order/e?{stream.query}&from=4", headers=stream.headers).json
+    assert [e["sequence_number"] for e in ves_rest["events"]] == [4] and ves_rest["has_more"] is False
+
+
+def test_the_originals_sequenced_event_shape_on_the_simple_reads(stream):
+    payload = {"b": 1, "a": [True, None, "é"]}
+    event = stream.signer.build_event(stream.store_id, "order", "o-9", "order.created", payload)
+    stream.ingest([event])
+    served = stream.client.get(f"/api/v1/events?{stream.query}", headers=stream.headers).json["events"][0]
+    envelope = served["envelope"]
+    assert envelope == {
+        "envelope_version": 1, "event_id": event["event_id"], "tenant_id": str(stream.tenant_id),
+        "store_id": str(stream.store_id), "entity_type": "order", "entity_id": "o-9", "event_type": "order.created",
+        "payload": payload, "payload_hash": hashlib.sha256(b'{"a":[true,null,"\xc3\xa9"],"b":1}').hexdigest(),
+        "created_at": event["created_at"], "sequence_number": 1, "source_agent": str(stream.agent_id)}
+    assert served["sequenced_at"].endswith("Z") and served["event_id"] == event["event_id"]
 
 
 def test_reads_are_scoped_to_the_key(stream, engine):
@@ -137,7 +170,7 @@ def test_schema_registry_versions_and_validation_modes(make_app, engine):
     first = stream.client.post("/api/v1/schemas", json={"tenant_id": str(stream.tenant_id),
                                                         "event_type": "order.updated", "schema": schema},
                                headers=stream.headers)
-    assert first.status_code == 201 and first.json["version"] == 1
+    assert first.status_code == 200 and first.json["version"] == 1
     second = stream.client.post("/api/v1/schemas", json={"tenant_id": str(stream.tenant_id),
                                                          "event_type": "order.updated", "schema": schema},
                                 headers=stream.headers)
@@ -151,7 +184,7 @@ def test_schema_registry_versions_and_validation_modes(make_app, engine):
 
     result = stream.ingest([stream.event("a", {"qty": 3}), stream.event("b", {"qty": -1}), stream.event("c", {})])
     assert result["eventsAccepted"] == 1
-    reasons = [(r["reason"], r["message"]) for r in result["rejections"]]
+    reasons = [(r["code"], r["message"]) for r in result["rejections"]]
     assert reasons[0][0] == "SchemaValidationFailed" and "payload.qty" in reasons[0][1]
     assert reasons[1][0] == "SchemaValidationFailed" and "'qty' is a required property" in reasons[1][1]
 
@@ -161,7 +194,7 @@ def test_schema_registry_versions_and_validation_modes(make_app, engine):
     assert warn.ingest([warn.event("a", {"qty": -1})])["eventsAccepted"] == 1
 
     required = Stream(make_app(schema_validation_mode="required").test_client(), engine)
-    assert required.ingest([required.event("a", {"qty": 1})])["rejections"][0]["reason"] == "SchemaMissing"
+    assert required.ingest([required.event("a", {"qty": 1})])["rejections"][0]["code"] == "SchemaMissing"
 
     disabled = Stream(make_app(schema_validation_mode="disabled").test_client(), engine)
     disabled.client.post("/api/v1/schemas", json={"tenant_id": str(disabled.tenant_id),
@@ -186,7 +219,7 @@ def test_agent_key_registration_is_idempotent_and_conflicts_on_a_different_key(s
     assert other.status_code == 409 and other.json["code"] == "AGENT_KEY_CONFLICT"
     listing = stream.client.get(f"/api/v1/agents/keys?tenant_id={stream.tenant_id}&agent_id={stream.agent_id}",
                                 headers=stream.headers).json
-    assert listing["count"] == 1 and listing["keys"][0]["public_key"] == stream.signer.public_key_hex
+    assert listing["count"] == 1 and listing["keys"][0]["public_key"] == stream.signer.public_key_hex.removeprefix("0x")
     bad = stream.client.post("/api/v1/agents/keys", json={**body, "keyId": 3, "publicKey": "0x1234"},
                              headers=stream.headers)
     assert bad.status_code == 400

@@ -53,12 +53,12 @@ HOSTILE_SCHEMAS = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_SCHEMAS))
 def test_hostile_patterns_are_evaluated_in_linear_time(stream, name):
-    assert register(stream, HOSTILE_SCHEMAS[name]).status_code == 201
+    assert register(stream, HOSTILE_SCHEMAS[name]).status_code == 200
     payloads = [{"s": EVIL_INPUT}, {EVIL_INPUT: "x"}, {"s": [EVIL_INPUT]}, {"aaaa": 1}]
     started = time.perf_counter()
     result = stream.ingest([stream.event(f"e{i}", payload) for i, payload in enumerate(payloads)])
     assert time.perf_counter() - started < 10.0  # backtracking: 2^41 steps, hours
-    assert result["eventsAccepted"] + len(result["rejections"]) == len(payloads)
+    assert result["eventsAccepted"] + len(result.get("rejections", [])) == len(payloads)
     # The matches RE2 computes are the real ones: "aaaa" matches the pattern, the 41-character string does not.
     validator = LinearValidator(HOSTILE_SCHEMAS["pattern"], format_checker=FORMAT_CHECKER)
     with linear_validation(1.0):
@@ -123,10 +123,10 @@ def test_the_ingest_timeout_rejects_rather_than_holds(make_app, engine):
     stream = Stream(app.test_client(), engine)
     schema = {"type": "object", "properties": {"items": {"type": "array", "items": {"anyOf": [
         {"type": "string", "pattern": "z$"}, {"type": "string", "minLength": 1}]}}}}
-    assert register(stream, schema).status_code == 201
+    assert register(stream, schema).status_code == 200
     result = stream.ingest([stream.event(f"big{i}", {"items": ["x" * 10] * 50_000}) for i in range(3)])
     assert result["eventsAccepted"] == 0 and len(result["rejections"]) == 3
-    assert all(r["reason"] == "SchemaValidationFailed" for r in result["rejections"])
+    assert all(r["code"] == "SchemaValidationFailed" for r in result["rejections"])
     assert "SCHEMA_VALIDATION_TIMEOUT_MS" in result["rejections"][0]["message"]
 
 
@@ -137,10 +137,10 @@ def test_hostile_pattern_through_gunicorn_answers_fast(database_url):
         signer = AgentSigner(os.urandom(32), tenant, uuid.uuid4(), 1)
         assert requests.post(f"{server.url}/api/v1/agents/keys", headers=ADMIN, timeout=10, json={
             "tenant_id": str(tenant), "agent_id": str(signer.agent_id), "key_id": 1,
-            "public_key": signer.public_key_hex}).status_code == 201
+            "public_key": signer.public_key_hex}).status_code == 200
         assert requests.post(f"{server.url}/api/v1/schemas", headers=ADMIN, timeout=10, json={
             "tenant_id": str(tenant), "event_type": "order.created",
-            "schema": {"type": "object", "properties": {"s": {"type": "string", "pattern": EVIL}}}}).status_code == 201
+            "schema": {"type": "object", "properties": {"s": {"type": "string", "pattern": EVIL}}}}).status_code == 200
         body = {"events": [signer.build_event(store, "order", f"o{i}", "order.created", {"s": EVIL_INPUT})
                            for i in range(20)]}
         started = time.perf_counter()
@@ -164,7 +164,7 @@ def test_schemas_that_cannot_be_evaluated_are_refused_at_registration(stream, sc
 
 def test_a_recursive_schema_that_consumes_the_instance_is_fine(stream):
     tree = {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#"}}}}
-    assert register(stream, tree).status_code == 201
+    assert register(stream, tree).status_code == 200
     deep = {"children": [{"children": [{"children": []}]}]}
     assert stream.ingest([stream.event("tree", deep)])["eventsAccepted"] == 1
 
@@ -189,7 +189,7 @@ def test_the_schema_list_is_read_and_written_in_batches_bounded_by_bytes(make_ap
     big = {"description": "d" * 40_000}
     for event_type in ("b.type", "a.type"):
         for _ in range(3):
-            assert register(stream, big, event_type).status_code == 201
+            assert register(stream, big, event_type).status_code == 200
     count, batches = schemas_in_batches(engine, stream.tenant_id, None, 64 * 1024)
     sizes = [len(batch) for batch in batches]
     assert count == 6 and sizes == [1] * 6  # 40 KB each: one per 64 KiB batch

@@ -26,7 +26,7 @@ def _row(tenant, store, sequence_number, entity=("order", "o1"), entity_version=
             "payload": {"n": sequence_number}, "payload_encrypted": None, "payload_plain_hash": bytes(32),
             "payload_cipher_hash": bytes(32), "event_signing_hash": signing, "agent_signature": None,
             "base_version": None, "entity_version": entity_version, "receipt_hash": bytes(32),
-            "sequencer_signature": None}
+            "sequencer_signature": None, "sequencer_key_version": 0}
 
 
 def _now():

@@ -60,6 +60,8 @@ def _baselines(stream: Stream) -> dict[tuple[str, str], tuple[str, dict, dict]]:
         ("POST", "/api/v1/ves/proofs/verify"): ("/api/v1/ves/proofs/verify", {
             "leaf_hash": ZERO_HASH, "merkle_root": ZERO_HASH, "proof_path": [], "leaf_index": 0, "leaf_count": 1},
             stream.headers),
+        ("POST", "/api/v1/schemas"): ("/api/v1/schemas", {
+            "tenant_id": tenant, "event_type": "order.updated", "schema_json": {"type": "object"}}, stream.headers),
         ("GET", "/api/v1/ves/proofs/<id:sequence_number>"): (f"/api/v1/ves/proofs/1?{stream.query}", {
             "batch_id": str(uuid.uuid4())}, stream.headers),
         **_legacy_baselines(stream, tenant, store),
@@ -144,13 +146,14 @@ def test_an_event_naming_a_field_both_ways_is_rejected_alone(stream, path):
     assert response.status_code == 200, response.json
     body = response.json
     rejections = body["rejections"]
-    assert [(r["index"], r["reason"], r["event_id"]) for r in rejections] == [(1, "InvalidEvent", twice["event_id"])]
+    assert [(r["index"], r["code"], r["event_id"]) for r in rejections] == [(1, "InvalidEvent", twice["event_id"])]
     assert "event_id" in rejections[0]["message"] and "eventId" in rejections[0]["message"]
     assert len(body["receipts"]) == 1
 
 
-def test_the_hex_form_of_response_byte_fields_is_one_decision(monkeypatch, make_app, engine):
-    monkeypatch.setattr(wire, "RESPONSE_HEX_PREFIX", "")
+def test_response_byte_fields_are_plain_hex_and_envelope_fields_keep_0x(make_app, engine):
+    """Issue 11 item 2: the original's `hex::encode` form in responses (one decision, `RESPONSE_HEX_PREFIX`)."""
+    assert wire.RESPONSE_HEX_PREFIX == ""
     client = make_app().test_client()
     stream = Stream(client, engine)
     stream.ingest([stream.event("a"), stream.event("b")])

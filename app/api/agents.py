@@ -25,13 +25,14 @@ bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
 
 @bp.post("/keys")
 @operation(tags="agents", body=wire.RegisterAgentKeyBody, errors=(403, 409),
-           responses={201: wire.AgentKeyOut, 200: wire.AgentKeyOut})
+           responses={200: wire.RegisteredAgentKeyOut})
 def register_agent_key():
-    """Register an agent's Ed25519 public key: 201 when new, 200 when already registered, 409 for another key."""
+    """Register an agent's Ed25519 public key: 200 when new (`created` true) or already registered (false), 409
+    for another key under the same key id."""
     fields = body()
+    fields.pop("key_algorithm")
     require_tenant_wide("read_write", fields["tenant_id"], agent_id=fields["agent_id"])
-    record, created = service.register_agent_key(runtime.current().engine, **fields)
-    return render(record, 201 if created else 200)
+    return render(service.register_agent_key(runtime.current().engine, **fields))
 
 
 @bp.get("/keys")

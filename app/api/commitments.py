@@ -9,6 +9,7 @@ from flask import Blueprint
 from app import runtime
 from app.api import wire
 from app.api.operations import body
+from app.api.operations import json_body
 from app.api.operations import operation
 from app.api.operations import path
 from app.api.operations import query
@@ -21,7 +22,7 @@ bp = Blueprint("commitments", __name__, url_prefix="/api/v1/ves")
 
 
 @bp.post("/commitments")
-@operation(tags="commitments", body=wire.CreateCommitmentBody, responses={201: wire.CommitmentOut},
+@operation(tags="commitments", body=wire.CreateCommitmentBody, responses={200: wire.CommitmentOut},
            errors=(403, 409))
 def create_commitment():
     """Commit the stream's next uncommitted range (up to max_events, default 1024) or the given range.
@@ -32,7 +33,7 @@ def create_commitment():
     """
     fields = body()
     require("read_write", fields["tenant_id"], fields["store_id"])
-    return render(service.create_commitment(runtime.current().engine, **fields), 201)
+    return render(service.create_commitment(runtime.current().engine, **fields))
 
 
 @bp.get("/commitments")
@@ -68,6 +69,7 @@ def get_proof(sequence_number: str):
 @bp.post("/proofs/verify")
 @operation(tags="commitments", body=wire.VerifyProofBody, responses={200: wire.ProofVerdictOut}, errors=(403,))
 def verify_proof():
-    """Check an inclusion proof strictly (VES.md): `{"valid": bool, "reason": str | null, ...}`."""
+    """Check an inclusion proof strictly (VES.md): `{"valid": bool, "reason": str | null, "leaf_hash",
+    "merkle_root", ...}`, the two hashes echoed as sent."""
     require("read", authenticate().tenant_id)
-    return render(service.verify_proof(**body()))
+    return render((service.verify_proof(**body()), json_body()))

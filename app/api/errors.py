@@ -40,7 +40,7 @@ _HTTP_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "RATE_LIMITED",
+    429: "rate_limited",
     431: "HEADERS_TOO_LARGE",
 }
 _HTTP_MESSAGES = {

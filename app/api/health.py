@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from flask import Blueprint
 
 from app import __version__
@@ -20,7 +22,8 @@ bp = Blueprint("health", __name__)
 @operation(tags="operations", responses={200: wire.HealthOut}, touches_database=False, rate_limited=False)
 def health():
     """Liveness (no database access)."""
-    return render({"service": "stateset-sequencer", "version": __version__})
+    return render({"service": "stateset-sequencer", "version": __version__,
+                   "timestamp": datetime.datetime.now(datetime.timezone.utc)})
 
 
 @bp.get("/ready")

@@ -20,14 +20,17 @@ bp = Blueprint("ingest", __name__)
 @bp.post("/api/v1/ves/events/ingest")
 @operation(tags="ingest", body=wire.IngestBody, responses={200: wire.VesIngestOut}, errors=(403,))
 def ingest_ves_events():
-    """Verify, sequence and receipt a batch of signed VES envelopes; outcome per event."""
+    """Verify, sequence and receipt a batch of signed VES envelopes; outcome per event.
+
+    With `agentId`, every envelope's `source_agent_id` must be that agent (else 400 SOURCE_AGENT_MISMATCH).
+    """
     fields = body()
     principal = require_permission("read_write")
     rt = runtime.current()
     outcome = service.ingest_signed(
         rt.engine, rt.settings, rt.signer, rt.schemas, [wire.envelope_of(e) for e in fields["events"]],
         may_write=partial(principal.allows, "read_write"),
-        key_agent_id=principal.agent_id,
+        key_agent_id=principal.agent_id, agent_id=fields["agent_id"],
     )
     return render(outcome)
 

@@ -256,12 +256,16 @@ def parse_json(raw: bytes):
 
 
 def json_body() -> dict:
-    """The request's JSON object. 415 unless `Content-Type: application/json`; 400 unless a JSON object."""
+    """The request's JSON object (read once per request). 415 unless `Content-Type: application/json`; 400 unless a
+    JSON object."""
+    if "json_body" in g:
+        return g.json_body
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Request bodies must be JSON (Content-Type: application/json).")
     value = parse_json(_read_body())
     if not isinstance(value, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="INVALID_REQUEST")
+    g.json_body = value
     return value
 
 

@@ -54,31 +54,31 @@ def stream_head():
                                       args["min_sequence"]))
 
 
-def _entity_history(entity_type: str, entity_id: str):
+def _entity_history(entity_type: str, entity_id: str, by_offset: bool):
     entity = path(entity_type=entity_type, entity_id=entity_id)
     args = query()
     require("read", args["tenant_id"], args["store_id"])
     rt = runtime.current()
+    first, offset = (1, args["from_"]) if by_offset else (wire.RangeQuery.first_wanted(args), 0)
     return render(service.entity_history(rt.reads, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
-                                         entity["entity_type"], entity["entity_id"],
-                                         wire.RangeQuery.first_wanted(args), args["limit"], args["min_sequence"],
-                                         rt.settings.page_max_bytes))
+                                         entity["entity_type"], entity["entity_id"], first, args["limit"],
+                                         args["min_sequence"], rt.settings.page_max_bytes, offset=offset))
 
 
 @bp.get("/api/v1/ves/entities/<entity_type>/<path:entity_id>")
 @operation(tags="reading", path=wire.EntityPath, query=wire.RangeQuery, responses={200: wire.VesEntityHistoryOut},
            errors=(403,))
 def ves_entity_history(entity_type: str, entity_id: str):
-    """One entity's events (VES shape) and its current version."""
-    return _entity_history(entity_type, entity_id)
+    """One entity's events (VES shape) from a sequence number, its version (= `total`) and `has_more`."""
+    return _entity_history(entity_type, entity_id, by_offset=False)
 
 
 @bp.get("/api/v1/entities/<entity_type>/<path:entity_id>")
-@operation(tags="reading", path=wire.EntityPath, query=wire.RangeQuery,
+@operation(tags="reading", path=wire.EntityPath, query=wire.EntityHistoryQuery,
            responses={200: wire.SimpleEntityHistoryOut}, errors=(403,))
 def entity_history(entity_type: str, entity_id: str):
-    """One entity's events (simple shape) and its current version."""
-    return _entity_history(entity_type, entity_id)
+    """One entity's events (the original's shape): `from` is an offset into them, at most 100 per page."""
+    return _entity_history(entity_type, entity_id, by_offset=True)
 
 
 @bp.get("/api/v1/ves/events/<id:event_id>")

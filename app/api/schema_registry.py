@@ -23,12 +23,12 @@ bp = Blueprint("schemas", __name__, url_prefix="/api/v1/schemas")
 
 
 @bp.post("")
-@operation(tags="schemas", body=wire.RegisterSchemaBody, responses={201: wire.PayloadSchemaOut}, errors=(403,))
+@operation(tags="schemas", body=wire.RegisterSchemaBody, responses={200: wire.PayloadSchemaOut}, errors=(403,))
 def register_schema():
-    """Store a new version of an event type's payload JSON Schema (draft 2020-12)."""
+    """Store a new version of an event type's payload JSON Schema (draft 2020-12); 200 with the new version."""
     fields = body()
     require_tenant_wide("read_write", fields["tenant_id"])
-    return render(service.register_schema(runtime.current().engine, **fields), 201)
+    return render(service.register_schema(runtime.current().engine, **fields))
 
 
 @bp.get("")

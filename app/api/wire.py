@@ -33,6 +33,7 @@ from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import post_dump
+from marshmallow import post_load
 from marshmallow import pre_dump
 from marshmallow import pre_load
 from marshmallow import validate
@@ -73,7 +74,7 @@ MAX_PAGE = 1000
 MAX_PROOF_LENGTH = 64
 SIGNATURE_SIZE = 64
 
-RESPONSE_HEX_PREFIX = "0x"
+RESPONSE_HEX_PREFIX = ""
 """The one decision on how response byte fields are written (envelope fields are `EnvelopeHex`)."""
 ENVELOPE_HEX_PREFIX = "0x"
 
@@ -400,7 +401,7 @@ class RegisterAgentKeyBody(RequestSchema):
     """camelCase as published, snake_case accepted; unknown fields are ignored. `validTo` before `validFrom` is a
     400."""
 
-    ALIASES = ("tenant_id", "agent_id", "key_id", "public_key", "valid_from", "valid_to")
+    ALIASES = ("tenant_id", "agent_id", "key_id", "public_key", "valid_from", "valid_to", "key_algorithm")
 
     class Meta:
         unknown = EXCLUDE
@@ -411,6 +412,8 @@ class RegisterAgentKeyBody(RequestSchema):
     public_key = PublicKeyInput(required=True)
     valid_from = AwareInstant(load_default=None)
     valid_to = AwareInstant(load_default=None)
+    key_algorithm = Int(0, 0, load_default=0, metadata={
+        "description": "The original's algorithm number: only 0 (Ed25519) is supported; PQC keys are a 400."})
 
     @validates_schema
     def _validity_ordered(self, data, **kwargs):
@@ -430,12 +433,35 @@ class IngestBody(RequestSchema):
     events = fields.List(fields.Raw(allow_none=True), required=True, validate=validate.Length(min=1))
 
 
+SCHEMA_COMPATIBILITIES = ("forward", "backward", "full", "none")
+
+
 class RegisterSchemaBody(RequestSchema):
+    """The original's `{tenantId, eventType, schemaJson, description, compatibility}` or ours (`schema`); exactly
+    one of `schema` and `schema_json`/`schemaJson`. `compatibility` is stored, not enforced (as the original)."""
+
+    ALIASES = ("tenant_id", "event_type", "schema_json")
+    CONSTRAINTS = ({"oneOf": [{"required": ["schema"]}, {"required": ["schema_json"]}, {"required": ["schemaJson"]}]},)
+
     tenant_id = Uuid(required=True)
     event_type = StorableString(required=True, validate=validate.Length(min=1, max=EVENT_TYPE_MAX))
-    schema = fields.Raw(required=True, metadata={
+    schema = fields.Raw(metadata={
         "type": "object", "description": "A JSON Schema (draft 2020-12) without U+0000 or lone surrogates; "
                                          "anything else is a 400 INVALID_SCHEMA."})
+    schema_json = fields.Raw(metadata={"type": "object", "description": "The original's name for `schema`."})
+    description = StorableString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+    compatibility = fields.String(load_default="backward", validate=validate.OneOf(SCHEMA_COMPATIBILITIES))
+
+    @validates_schema
+    def _one_schema(self, data, **kwargs):
+        if ("schema" in data) == ("schema_json" in data):
+            raise ValidationError("Give exactly one of schema and schemaJson.", "schema")
+
+    @post_load
+    def _as_schema(self, data, **kwargs):
+        if "schema_json" in data:
+            data["schema"] = data.pop("schema_json")
+        return data
 
 
 class CommitRangeBody(RequestSchema):
@@ -507,8 +533,8 @@ class HeadQuery(StreamQuery):
 class RangeQuery(StreamQuery):
     """`from` (first wanted, default 1) or `after` (exclusive); giving both is a 400."""
 
-    from_ = QueryInt(1, MAX_SEQUENCE_NUMBER, data_key="from", load_default=None,
-                     metadata={"description": "First sequence number wanted (default 1)."})
+    from_ = QueryInt(0, MAX_SEQUENCE_NUMBER, data_key="from", load_default=None,
+                     metadata={"description": "First sequence number wanted (default 1; 0 also means the start)."})
     after = QueryInt(0, MAX_SEQUENCE_NUMBER - 1, load_default=None,
                      metadata={"description": "Exclusive start, instead of `from`; giving both is a 400."})
     limit = QueryInt(1, MAX_PAGE, load_default=100)
@@ -521,7 +547,26 @@ class RangeQuery(StreamQuery):
 
     @staticmethod
     def first_wanted(args: dict) -> int:
-        return args["after"] + 1 if args["after"] is not None else (args["from_"] or 1)
+        return args["after"] + 1 if args["after"] is not None else max(args["from_"] or 1, 1)
+
+
+ENTITY_HISTORY_MAX = 100
+
+
+class EntityHistoryQuery(StreamQuery):
+    """The original's `EntityHistoryQuery`: `from` is an offset into the entity's events (default 0); `limit`
+    0 means 100, and at most 100 events come back."""
+
+    from_ = QueryInt(0, MAX_SEQUENCE_NUMBER, data_key="from", load_default=0,
+                     metadata={"description": "How many of the entity's events to skip (an offset, default 0)."})
+    limit = QueryInt(0, MAX_PAGE, load_default=ENTITY_HISTORY_MAX,
+                     metadata={"description": "0 means 100; more than 100 is served as 100."})
+    min_sequence = min_sequence_parameter()
+
+    @post_load
+    def _capped(self, data, **kwargs):
+        data["limit"] = min(data["limit"] or ENTITY_HISTORY_MAX, ENTITY_HISTORY_MAX)
+        return data
 
 
 class PageQuery(RangeQuery):
@@ -644,8 +689,10 @@ class CamelCaseResponse(ResponseSchema):
 
 class ErrorOut(ResponseSchema):
     error = fields.String(required=True, metadata={"description": "A human sentence."})
-    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_]+$"),
-                         metadata={"description": "Stable machine-readable code."})
+    code = fields.String(required=True, validate=validate.Regexp(r"^([A-Z0-9_]+|[a-z0-9_]+)$"), metadata={
+        "description": "Stable machine-readable code: UPPER_SNAKE, or the original sequencer's lowercase codes for "
+                       "authentication and rate limiting (missing_auth, invalid_api_key, insufficient_permissions, "
+                       "store_access_denied, rate_limited)."})
     request_id = fields.String(required=True, metadata={"description": "The request's X-Request-ID."})
 
 
@@ -665,6 +712,7 @@ class HealthOut(ResponseSchema):
     status = Always("healthy")
     service = fields.String(required=True)
     version = fields.String(required=True)
+    timestamp = Instant(required=True, metadata={"description": "Now, RFC 3339 (as the original's)."})
 
 
 class ReplicaOut(ResponseSchema):
@@ -680,18 +728,50 @@ class ReplicaOut(ResponseSchema):
     replay_paused = fields.Boolean(required=True, allow_none=True)
 
 
+class ReadyPoolOut(ResponseSchema):
+    """This worker's database connection pool (the original's `pool` of `/ready`)."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["healthy", "degraded"]))
+    utilization = fields.Float(required=True, validate=validate.Range(0, None))
+    active = fields.Integer(required=True, validate=validate.Range(0, None))
+    idle = fields.Integer(required=True, validate=validate.Range(0, None))
+
+
 class ReadyOut(ResponseSchema):
     status = Always("ready")
     database = Always("connected")
     migrations = Always("current")
+    response_time_ms = fields.Float(required=True, validate=validate.Range(0, None), metadata={
+        "description": "How long the database took to answer the check (the original's database.response_time_ms)."})
+    pool = fields.Nested(ReadyPoolOut, required=True, allow_none=True)
     replica = fields.Nested(ReplicaOut, metadata={"description": "Only with DATABASE_READ_URL set."})
 
 
+class SequencerKeyVersionOut(ResponseSchema):
+    """One receipt-signing key version (docs/KEYS.md)."""
+
+    version = fields.Integer(required=True, validate=validate.Range(1, MAX_U32))
+    public_key = Hex(32, required=True)
+    valid_from = Instant(required=True)
+    valid_until = Instant(required=True, allow_none=True, metadata={
+        "description": "When the next version took over (null for the newest). Receipts of this version sequenced "
+                       "later were signed during a rolling restart; they still verify."})
+    retired_at = Instant(required=True, allow_none=True, metadata={
+        "description": "Compromise cutoff: receipts of this version sequenced at or after it are not trusted."})
+    current = fields.Boolean(required=True, metadata={"description": "The key this instance signs with."})
+
+
 class SequencerOut(ResponseSchema):
-    sequencer_id = fields.String(required=True)
+    """Dumps a `SequencerInfo`."""
+
+    sequencer_id = fields.UUID(required=True)
     signature_alg = fields.String(required=True, validate=validate.OneOf(["ed25519", "none"]))
     public_key = Hex(32, empty_when_none=True, required=True,
                      metadata={"description": "The receipt-signing key; empty when receipts are unsigned."})
+    key_version = fields.Integer(required=True, validate=validate.Range(0, MAX_U32), metadata={
+        "description": "The running key's version (receipts' sequencerKeyVersion); 0 when receipts are unsigned."})
+    keys = fields.List(fields.Nested(SequencerKeyVersionOut), required=True, metadata={
+        "description": "Every key version this deployment has signed receipts with, oldest first."})
     log_origin = fields.String(required=True, metadata={"description": "LOG_ORIGIN (LOG.md)."})
     log_public_key = PlainHex(32, empty_when_none=True, required=True, metadata={
         "description": "The transparency-log key (plain hex); empty when no checkpoint can be signed."})
@@ -736,18 +816,59 @@ class AgentKeyOut(ResponseSchema):
     is_revoked = is_revoked()
 
 
+class RegisteredAgentKeyOut(AgentKeyOut):
+    """Dumps `(AgentKeyRecord, created)`: the original's answer `{success, tenantId, agentId, keyId, keyAlgorithm,
+    message}` beside our record's fields; `created` is false when the same key was already registered."""
+
+    success = fields.Boolean(required=True)
+    tenantId = fields.UUID(required=True)
+    agentId = fields.UUID(required=True)
+    keyId = fields.Integer(required=True, validate=validate.Range(0, MAX_U32))
+    keyAlgorithm = fields.Integer(required=True, validate=validate.Equal(0))
+    message = fields.String(required=True)
+    created = fields.Boolean(required=True)
+
+    @pre_dump
+    def _with_answer(self, registered, **kwargs):
+        record, created = registered
+        message = "Agent key registered successfully" if created else "Agent key already registered"
+        return SimpleNamespace(**vars(record), success=True, tenantId=record.tenant_id, agentId=record.agent_id,
+                               keyId=record.key_id, keyAlgorithm=0, message=message, created=created)
+
+
 class PayloadSchemaOut(ResponseSchema):
+    """One schema version: ours (snake_case) and the original's `SchemaResponse` (camelCase) side by side."""
+
     tenant_id = fields.UUID(required=True)
     event_type = fields.String(required=True)
     version = fields.Integer(required=True, validate=validate.Range(1, MAX_SCHEMA_VERSION))
     schema = fields.Raw(required=True, metadata={"type": "object"})
     created_at = Instant(required=True)
+    id = fields.UUID(required=True)
+    tenantId = fields.UUID(required=True)
+    eventType = fields.String(required=True)
+    schemaJson = fields.Raw(required=True, metadata={"type": "object"})
+    status = fields.String(required=True, validate=validate.OneOf(["active", "deprecated", "archived"]))
+    compatibility = fields.String(required=True, validate=validate.OneOf(SCHEMA_COMPATIBILITIES))
+    description = fields.String(required=True, allow_none=True)
+    createdAt = Instant(required=True)
+    updatedAt = Instant(required=True)
+    createdBy = fields.String(required=True, allow_none=True)
+
+    @pre_dump
+    def _both_spellings(self, record, **kwargs):
+        return SimpleNamespace(**{**vars(record), "tenantId": record.tenant_id, "eventType": record.event_type,
+                                  "schemaJson": record.schema, "createdAt": record.created_at,
+                                  "updatedAt": record.updated_at or record.created_at,
+                                  "createdBy": record.created_by})
 
 
 class ReceiptOut(ResponseSchema):
-    """A sequencer receipt (VES.md §Sequencer receipt) of a stored event."""
+    """A sequencer receipt (VES.md §Sequencer receipt) of a stored event. `sequencer_key_version` names the key
+    that signed it (`GET /api/v1/ves/sequencer` lists them); `receipt_signature_scheme` is 1 for an Ed25519
+    signature and absent when the receipt is unsigned, as the original's."""
 
-    sequencer_id = fields.String(required=True)
+    sequencer_id = fields.UUID(required=True)
     event_id = fields.UUID(required=True)
     sequence_number = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
     sequenced_at = SequencedAt(required=True)
@@ -755,6 +876,16 @@ class ReceiptOut(ResponseSchema):
     signature_alg = fields.String(required=True, validate=validate.OneOf(["ed25519", "none"]))
     sequencer_signature = Hex(SIGNATURE_SIZE, empty_when_none=True, required=True,
                               metadata={"description": "Empty when receipts are unsigned."})
+    sequencer_key_version = fields.Integer(required=True, validate=validate.Range(0, MAX_U32),
+                                           metadata={"description": "0 when the receipt is unsigned."})
+    receipt_signature_scheme = fields.Integer(attribute="signature_scheme", validate=validate.Equal(1))
+
+    @post_dump
+    def _scheme_when_signed(self, data, **kwargs):
+        for name in ("receipt_signature_scheme", "receiptSignatureScheme"):
+            if name in data and data[name] is None:
+                del data[name]
+        return data
 
 
 class IngestReceiptOut(ReceiptOut):
@@ -767,14 +898,33 @@ class CamelIngestReceiptOut(IngestReceiptOut, CamelCaseResponse):
     pass
 
 
+REJECTION_CODES = [
+    "InvalidEvent", "UnsupportedVesVersion", "PayloadHashMismatch", "UnknownAgentKey", "AgentKeyRevoked",
+    "AgentKeyNotValid", "SignatureVerificationFailed", "DuplicateEventConflict", "VersionConflict",
+    "SchemaValidationFailed", "SchemaMissing", "PayloadTooLarge", "Forbidden"]
+"""API.md's rejection reasons: each rejection's `code`."""
+
+
 class RejectionOut(ResponseSchema):
+    """One rejected event. `reason` is the original sequencer's string (its `VesRejectionReason` Display, e.g.
+    `invalid_signature`, `agent_key_invalid: Agent key not found`); `code` is API.md's reason."""
+
     event_id = fields.String(required=True, allow_none=True)
     index = fields.Integer(required=True, validate=validate.Range(0, MAX_U32))
-    reason = fields.String(required=True, validate=validate.OneOf([
-        "InvalidEvent", "UnsupportedVesVersion", "PayloadHashMismatch", "UnknownAgentKey", "AgentKeyRevoked",
-        "AgentKeyNotValid", "SignatureVerificationFailed", "DuplicateEventConflict", "VersionConflict",
-        "SchemaValidationFailed", "SchemaMissing", "PayloadTooLarge", "Forbidden"]))
+    reason = fields.String(required=True, attribute="ves_reason", validate=validate.Regexp(
+        r"^(duplicate_event_id|duplicate_command_id|invalid_payload_hash|invalid_cipher_hash|invalid_signature|"
+        r"unsupported_version|forbidden|payload_too_large|agent_key_invalid: .+|schema_validation(: .+)?|"
+        r"version_conflict: .+)$"))
+    code = fields.String(required=True, attribute="reason", validate=validate.OneOf(REJECTION_CODES))
     message = fields.String(required=True)
+
+
+class UnsignedRejectionOut(RejectionOut):
+    """On the unsigned endpoint `reason` is the original's legacy `RejectionReason` name."""
+
+    reason = fields.String(required=True, attribute="legacy_reason", validate=validate.OneOf([
+        "DuplicateEventId", "DuplicateCommandId", "SchemaValidation", "Unauthorized", "RateLimited",
+        "InvalidPayloadHash", "VersionConflict", "Other"]))
 
 
 class StreamOutcomeOut(ResponseSchema):
@@ -785,13 +935,21 @@ class StreamOutcomeOut(ResponseSchema):
     head_sequence = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER))
 
 
+def _omit_empty_lists(data: dict) -> dict:
+    """`rejections` and `receipts` are absent when empty (the original's `skip_serializing_if = "Vec::is_empty"`)."""
+    for name in ("rejections", "receipts"):
+        if not data.get(name):
+            data.pop(name, None)
+    return data
+
+
 def _first_stream(outcome) -> dict:
     first = outcome.streams[0] if outcome.streams else None
     return {"batch_id": outcome.batch_id, "events_accepted": outcome.events_accepted,
             "events_rejected": outcome.events_rejected,
             "sequence_start": first.sequence_start if first else None,
             "sequence_end": first.sequence_end if first else None,
-            "head_sequence": first.head_sequence if first else None,
+            "head_sequence": first.head_sequence if first else outcome.head_sequence,
             "rejections": outcome.rejections, "receipts": outcome.receipts, "streams": outcome.streams}
 
 
@@ -803,14 +961,21 @@ class VesIngestOut(ResponseSchema):
     events_rejected = fields.Integer(required=True, data_key="eventsRejected")
     sequence_start = fields.Integer(required=True, allow_none=True, data_key="sequenceStart")
     sequence_end = fields.Integer(required=True, allow_none=True, data_key="sequenceEnd")
-    head_sequence = fields.Integer(required=True, allow_none=True, data_key="headSequence")
-    rejections = fields.List(fields.Nested(RejectionOut), required=True)
-    receipts = fields.List(fields.Nested(CamelIngestReceiptOut), required=True)
+    head_sequence = fields.Integer(required=True, data_key="headSequence", validate=validate.Range(
+        0, MAX_SEQUENCE_NUMBER), metadata={"description": "The first stream's head (0 when it is empty)."})
+    rejections = fields.List(fields.Nested(RejectionOut), validate=validate.Length(min=1),
+                             metadata={"description": "Absent when no event was rejected."})
+    receipts = fields.List(fields.Nested(CamelIngestReceiptOut), validate=validate.Length(min=1),
+                           metadata={"description": "Absent when no event was sequenced or replayed."})
     streams = fields.List(fields.Nested(StreamOutcomeOut), required=True)
 
     @pre_dump
     def _summarise(self, outcome, **kwargs):
         return _first_stream(outcome)
+
+    @post_dump
+    def _omit_empty(self, data, **kwargs):
+        return _omit_empty_lists(data)
 
 
 class UnsignedIngestOut(ResponseSchema):
@@ -821,14 +986,21 @@ class UnsignedIngestOut(ResponseSchema):
     events_rejected = fields.Integer(required=True)
     assigned_sequence_start = fields.Integer(required=True, allow_none=True, attribute="sequence_start")
     assigned_sequence_end = fields.Integer(required=True, allow_none=True, attribute="sequence_end")
-    head_sequence = fields.Integer(required=True, allow_none=True)
-    rejections = fields.List(fields.Nested(RejectionOut), required=True)
-    receipts = fields.List(fields.Nested(IngestReceiptOut), required=True)
+    head_sequence = fields.Integer(required=True, validate=validate.Range(0, MAX_SEQUENCE_NUMBER),
+                                   metadata={"description": "The first stream's head (0 when it is empty)."})
+    rejections = fields.List(fields.Nested(UnsignedRejectionOut), validate=validate.Length(min=1),
+                             metadata={"description": "Absent when no event was rejected."})
+    receipts = fields.List(fields.Nested(IngestReceiptOut), validate=validate.Length(min=1),
+                           metadata={"description": "Absent when no event was sequenced or replayed."})
     streams = fields.List(fields.Nested(StreamOutcomeOut), required=True)
 
     @pre_dump
     def _summarise(self, outcome, **kwargs):
         return _first_stream(outcome)
+
+    @post_dump
+    def _omit_empty(self, data, **kwargs):
+        return _omit_empty_lists(data)
 
 
 class VesEventOut(ResponseSchema):
@@ -869,8 +1041,40 @@ class VesEventOut(ResponseSchema):
         return data
 
 
+class LegacyEnvelopeOut(ResponseSchema):
+    """The original's legacy `EventEnvelope` of a stored event: `payload_hash` is its legacy hash, SHA-256 of the
+    canonical JSON payload (no domain tag), plain hex; an encrypted event has `payload: null` and our
+    `payload_encrypted` beside it. `command_id` and `base_version` are absent when not set."""
+
+    envelope_version = fields.Integer(required=True, validate=validate.Equal(1))
+    event_id = fields.UUID(required=True)
+    command_id = fields.UUID()
+    tenant_id = fields.UUID(required=True)
+    store_id = fields.UUID(required=True)
+    entity_type = fields.String(required=True)
+    entity_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    payload = fields.Raw(required=True, allow_none=True, attribute="plain_payload")
+    payload_encrypted = fields.Dict()
+    payload_hash = Hex(HASH_SIZE, required=True, attribute="legacy_payload_hash")
+    base_version = fields.Integer(validate=validate.Range(0, MAX_U64))
+    created_at = fields.String(required=True, attribute="created_at_raw")
+    sequence_number = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+    source_agent = fields.UUID(required=True, attribute="source_agent_id")
+
+    @post_dump
+    def _absent_when_unset(self, data, **kwargs):
+        for optional in ("command_id", "base_version", "payload_encrypted"):
+            if data.get(optional) is None:
+                data.pop(optional, None)
+        return data
+
+
 class SimpleEventOut(ResponseSchema):
-    """The simple (non-VES) shape of a stored event."""
+    """The simple (non-VES) shape of a stored event: the original's `SequencedEvent` (`envelope`, `sequenced_at`)
+    with our flat fields beside it."""
+
+    envelope = fields.Nested(LegacyEnvelopeOut, required=True, attribute="legacy_envelope")
 
     event_id = fields.UUID(required=True)
     tenant_id = fields.UUID(required=True)
@@ -907,8 +1111,8 @@ def _page_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseSche
 
 
 def _history_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseSchema]:
-    """`{"entity_type", "entity_id", "version", "events", "count", "next_from"}` of an `EntityHistory` (`next_from`:
-    where the next page starts; a page ends early at PAGE_MAX_BYTES of payloads)."""
+    """`{"entity_type", "entity_id", "version", "events", "count", "next_from", "total", "has_more"}` of an
+    `EntityHistory` (`next_from`: where the next page starts; a page ends early at PAGE_MAX_BYTES of payloads)."""
 
     class History(ResponseSchema):
         entity_type = fields.String(required=True)
@@ -917,6 +1121,9 @@ def _history_of(event_schema: type[ResponseSchema], name: str) -> type[ResponseS
         events = fields.List(fields.Nested(event_schema), required=True)
         count = fields.Integer(required=True, validate=validate.Range(0, MAX_PAGE))
         next_from = fields.Integer(required=True, validate=validate.Range(1, MAX_SEQUENCE_NUMBER))
+        total = fields.Integer(required=True, validate=validate.Range(0, MAX_U64),
+                               metadata={"description": "How many events the entity has (its version)."})
+        has_more = fields.Boolean(required=True, metadata={"description": "More events follow this page."})
 
     History.__name__ = History.__qualname__ = name
     return History
@@ -981,12 +1188,24 @@ class InclusionProofOut(ResponseSchema):
 
 
 class ProofVerdictOut(ResponseSchema):
+    """Dumps `(ProofVerdict, request body)`: `leaf_hash` and `merkle_root` are echoed exactly as sent, as the
+    original does."""
+
     valid = fields.Boolean(required=True)
     reason = fields.String(required=True, allow_none=True, metadata={"description": "Why the proof fails."})
     leaf_index = fields.Integer(required=True, validate=validate.Range(0, MAX_U64))
     leaf_count = fields.Integer(required=True, allow_none=True, validate=validate.Range(1, MAX_U32))
     tree_depth = fields.Integer(required=True, validate=validate.Range(0, MAX_PROOF_LENGTH))
-    merkle_root = Hex(HASH_SIZE, required=True)
+    merkle_root = fields.String(required=True, metadata={"pattern": HASH_INPUT_PATTERN,
+                                                         "description": "The request's merkle_root, as sent."})
+    leaf_hash = fields.String(required=True, metadata={"pattern": HASH_INPUT_PATTERN,
+                                                       "description": "The request's leaf_hash, as sent."})
+
+    @pre_dump
+    def _echo(self, answered, **kwargs):
+        verdict, sent = answered
+        sent = resolve_aliases(sent, ("leaf_hash", "merkle_root"))
+        return SimpleNamespace(**{**vars(verdict), "leaf_hash": sent["leaf_hash"], "merkle_root": sent["merkle_root"]})
 
 
 class AnchorStatusOut(ResponseSchema):

@@ -17,7 +17,9 @@ from app.client.log import VerifiedCheckpoint
 from app.client.signer import AgentSigner
 from app.client.signer import rfc3339_millis
 from app.client.wire import proof_is_valid
+from app.client.wire import ReceiptKey
 from app.client.wire import receipt_is_valid
+from app.client.wire import receipt_keys
 
 __all__ = [
     "AgentSigner",
@@ -27,6 +29,8 @@ __all__ = [
     "SequencerClient",
     "VerifiedCheckpoint",
     "proof_is_valid",
+    "ReceiptKey",
     "receipt_is_valid",
+    "receipt_keys",
     "rfc3339_millis",
 ]

@@ -23,6 +23,7 @@ from app.client.wire import event_leaf_hash
 from app.client.wire import field
 from app.client.wire import proof_is_valid
 from app.client.wire import receipt_is_valid
+from app.client.wire import receipt_keys
 from app.ves import parse_hex
 from app.ves import to_hex
 
@@ -148,7 +149,8 @@ class SequencerClient:
     # sequencer and keys
 
     def sequencer_info(self, refresh: bool = False) -> dict:
-        """`GET /api/v1/ves/sequencer` → `{sequencer_id, signature_alg, public_key}`; cached after the first call."""
+        """`GET /api/v1/ves/sequencer` → `{sequencer_id, signature_alg, public_key, key_version, keys}`; cached after
+        the first call."""
         if self._sequencer_info is None or refresh:
             self._sequencer_info = self._request("GET", "/api/v1/ves/sequencer")
         return self._sequencer_info
@@ -426,7 +428,15 @@ class SequencerClient:
 
     def verify_receipt(self, receipt: Mapping, event: Mapping) -> bool:
         """True iff `receipt` (from ingest or a read) is the sequencer's signed receipt for `event` (VES.md
-        §Sequencer receipt), checked against the published key (fetched once, then cached)."""
+        §Sequencer receipt), checked against the key of its `sequencerKeyVersion` (docs/KEYS.md: a version retired
+        before the event was sequenced is refused). The key list is fetched once, then again when a receipt names
+        a version not seen yet (the sequencer's key was rotated since)."""
+        keys = receipt_keys(self.sequencer_info())
+        version = receipt.get("sequencer_key_version", receipt.get("sequencerKeyVersion"))
+        if keys and version is not None and version not in keys:
+            keys = receipt_keys(self.sequencer_info(refresh=True))
+        if keys:
+            return receipt_is_valid(receipt, event, keys)
         public_key = self.sequencer_public_key()
         return public_key is not None and receipt_is_valid(receipt, event, public_key)
 

@@ -6,7 +6,9 @@ receipt wherever it came from. Pure: app.ves only.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from app.ves import EventSigningFields
 from app.ves import SIGNATURE_SIZE
@@ -56,9 +58,72 @@ def expected_receipt_hash(receipt: Mapping, event: Mapping) -> bytes:
     )
 
 
-def receipt_is_valid(receipt: Mapping, event: Mapping, sequencer_public_key: bytes) -> bool:
+@dataclass(frozen=True)
+class ReceiptKey:
+    """One receipt-signing key version as `GET /api/v1/ves/sequencer` lists it (docs/KEYS.md)."""
+
+    version: int
+    public_key: bytes
+    retired_at: dt.datetime | None = None
+
+
+def parse_instant(value: object) -> dt.datetime | None:
+    """An RFC 3339 instant (`Z` or an offset), else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def receipt_keys(sequencer_info: Mapping) -> dict[int, ReceiptKey]:
+    """The key versions of a sequencer description (`keys`), by version; empty for a server (or a bundle written)
+    before key versions existed. Raises VesError for a malformed entry."""
+    keys = {}
+    for entry in sequencer_info.get("keys") or []:
+        version = field(entry, "version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise VesError(f"Invalid sequencer key version {version!r}", code="INVALID_ENCODING")
+        keys[version] = ReceiptKey(version, parse_hex(field(entry, "public_key"), 32, "keys[].public_key"),
+                                   parse_instant(field(entry, "retired_at")))
+    return keys
+
+
+def receipt_key_problem(receipt: Mapping, sequenced_at: object, keys: Mapping[int, ReceiptKey],
+                        fallback: bytes | None) -> tuple[bytes | None, str | None]:
+    """`(public key, None)` to check the receipt with, or `(None, why not)`.
+
+    With key versions known, the receipt's `sequencer_key_version` picks the key; an unknown version, or one retired
+    at or before the event's `sequenced_at`, is refused. A receipt without a version (written before versions
+    existed) and a description without versions use `fallback` (the single published key)."""
+    version = field(receipt, "sequencer_key_version")
+    if not keys or version is None:
+        return fallback, None if fallback is not None else "no receipt key published"
+    key = keys.get(version)
+    if key is None:
+        return None, f"receipt signed by unknown sequencer key version {version!r}"
+    moment = parse_instant(sequenced_at) if not isinstance(sequenced_at, dt.datetime) else sequenced_at
+    if key.retired_at is not None and (moment is None or moment >= key.retired_at):
+        return None, (f"sequencer key version {version} was retired from {key.retired_at.isoformat()}; this receipt "
+                      f"is for an event sequenced at {sequenced_at}")
+    return key.public_key, None
+
+
+def receipt_is_valid(receipt: Mapping, event: Mapping, sequencer_public_key: bytes | Mapping[int, ReceiptKey]) -> bool:
     """True iff the receipt names this event, its hash is recomputed exactly and the sequencer's Ed25519 signature
-    verifies over it. A receipt with `signature_alg` "none" cannot be verified and is False. Never raises."""
+    verifies over it. A receipt with `signature_alg` "none" cannot be verified and is False. Never raises.
+
+    `sequencer_public_key` is one key, or the key versions (`receipt_keys`): then the receipt's
+    `sequencer_key_version` picks the key, and a version retired at or before the event's `sequenced_at` is
+    False."""
+    if isinstance(sequencer_public_key, Mapping):
+        sequenced_at = field(receipt, "sequenced_at", field(event, "sequenced_at"))
+        chosen, _ = receipt_key_problem(receipt, sequenced_at, sequencer_public_key, None)
+        if chosen is None:
+            return False
+        sequencer_public_key = chosen
     try:
         if str(field(receipt, "event_id", event["event_id"])).lower() != str(event["event_id"]).lower():
             return False

@@ -33,6 +33,7 @@ class ExistingEvent:
     receipt_hash: bytes
     sequencer_signature: bytes | None
     sequenced_at: object
+    sequencer_key_version: int = 0
 
 
 def stream_channel(tenant_id: uuid.UUID, store_id: uuid.UUID) -> str:
@@ -70,7 +71,7 @@ def find_existing_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.
     rows = conn.execute(
         sa.select(events.c.event_id, events.c.command_id, events.c.sequence_number, events.c.event_signing_hash,
                   events.c.agent_signature, events.c.receipt_hash, events.c.sequencer_signature,
-                  events.c.sequenced_at)
+                  events.c.sequenced_at, events.c.sequencer_key_version)
         .where(events.c.tenant_id == tenant_id, events.c.store_id == store_id, condition)
     )
     return [ExistingEvent(**row._mapping) for row in rows]
@@ -170,14 +171,16 @@ def read_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, fro
 
 
 def read_entity_events(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, entity_type: str,
-                       entity_id: str, from_sequence: int, limit: int, max_bytes: int | None = None) -> list:
-    """One entity's events in sequence order (served by idx_events_entity); with `max_bytes`, cut as
-    `read_events_within` cuts."""
+                       entity_id: str, from_sequence: int, limit: int, max_bytes: int | None = None,
+                       offset: int = 0) -> list:
+    """One entity's events in sequence order from `from_sequence`, skipping `offset` of them (served by
+    idx_events_entity); with `max_bytes`, cut as `read_events_within` cuts."""
     query = (
         sa.select(*_READ_COLUMNS)
         .where(events.c.tenant_id == tenant_id, events.c.store_id == store_id, events.c.entity_type == entity_type,
                events.c.entity_id == entity_id, events.c.sequence_number >= from_sequence)
         .order_by(events.c.sequence_number)
+        .offset(offset)
         .limit(limit)
     )
     return list(conn.execute(query)) if max_bytes is None else _within(conn, query, max_bytes)

@@ -3,7 +3,7 @@
 An entry is used only while the process's listener vouches for the cache's NOTIFY channel
 (`StreamListener.is_current`): the channel is LISTENed on a live connection whose notifications were verified to
 arrive. Every NOTIFY on the channel, a lost listener connection and a new LISTEN all empty the cache, so a change
-committed anywhere (any worker, any replica, plain SQL: a trigger sends the NOTIFY, alembic 0006) is refused here as
+committed anywhere (any worker, any replica, plain SQL: a trigger sends the NOTIFY, alembic 0007) is refused here as
 soon as its NOTIFY is read, and nothing is cached while delivery is in doubt. `ttl_seconds` bounds how long an entry
 is trusted in any case (the fallback if a NOTIFY were ever lost); 0 turns the cache off.
 
@@ -27,7 +27,7 @@ from typing import TypeVar
 V = TypeVar("V")
 
 API_KEYS_CHANNEL = "ves_api_keys"
-"""NOTIFY channel of api_keys changes (sent by the trigger of alembic revision 0006; payload: txid_current())."""
+"""NOTIFY channel of api_keys changes (sent by the trigger of alembic revision 0007; payload: txid_current())."""
 API_KEYS_ACK_CHANNEL = "ves_api_keys_ack"
 """Where each listener sends the payload back once its cache is empty."""
 

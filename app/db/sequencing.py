@@ -3,7 +3,7 @@ write of a batch. Both run on the transaction's own psycopg2 cursor (`engine.dba
 per-statement compile/execute work is skipped on the hot path; errors still surface as SQLAlchemy's.
 
 `open_stream` takes the stream's advisory lock and then reads, inside the SQL function `sequencer_open_stream`
-(alembic 0007): in READ COMMITTED a statement's snapshot is taken when it starts, so a plain statement that waits
+(alembic 0008): in READ COMMITTED a statement's snapshot is taken when it starts, so a plain statement that waits
 for the lock and reads could miss the previous holder's commit; the function's reads are statements of their own,
 after the lock. `write_stream_batch` MUST run after `open_stream` of the same stream in the same transaction.
 These two replace nine statements per stream (docs/PERFORMANCE.md "Where the time goes").
@@ -64,7 +64,7 @@ def open_stream(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, loc
                 entities: set[tuple[str, str]]) -> StreamState:
     """Take the stream's sequencing lock (`lock_key`, `locks.stream_lock_key`), create its `streams` row if
     missing and read everything sequencing needs of it: one call of the SQL function `sequencer_open_stream`
-    (alembic 0007), whose reads run after the lock is granted. Callers take the locks of several streams in
+    (alembic 0008), whose reads run after the lock is granted. Callers take the locks of several streams in
     ascending key order."""
     ordered = sorted(entities)
     params = {"t": str(tenant_id), "s": str(store_id), "lock_key": lock_key, "event_ids": [str(e) for e in event_ids],
@@ -74,14 +74,14 @@ def open_stream(conn: Connection, tenant_id: uuid.UUID, store_id: uuid.UUID, loc
     with dbapi_cursor(conn) as cursor:
         cursor.execute(_OPEN_STREAM, params)
         rows = cursor.fetchall()
-    for kind, n, event_id, command_id, a, b, c, d, at, entity_type, entity_id in rows:
+    for kind, n, event_id, command_id, a, b, c, d, at, entity_type, entity_id, key_version in rows:
         if kind == 0:
             state.head = int(n or 0)
         elif kind == 1:
             state.log_size, state.log_frontier = int(n), bytes(a)
         elif kind == 2:
             state.existing.append(ExistingEvent(_uuid(event_id), _uuid(command_id), int(n), bytes(a), _bytes(b),
-                                                bytes(c), _bytes(d), at))
+                                                bytes(c), _bytes(d), at, int(key_version or 0)))
         elif kind == 3:
             state.versions[(entity_type, entity_id)] = int(n)
         else:

@@ -107,6 +107,9 @@ events = Table(
     Column("entity_version", BigInteger, nullable=False),
     _receipt[0],
     Column("sequencer_signature", LargeBinary, nullable=True),
+    # The version (`sequencer_keys`) of the key that signed the receipt; rows from before key versions existed
+    # (migration 0005) were signed by version 1. Meaningless (read as 0) when sequencer_signature is NULL.
+    Column("sequencer_key_version", Integer, nullable=False, server_default=text("1")),
     PrimaryKeyConstraint("tenant_id", "store_id", "sequence_number"),
     UniqueConstraint("tenant_id", "store_id", "event_id"),
     _plain[1],
@@ -249,6 +252,22 @@ event_schemas = Table(
     UniqueConstraint("id"),
     CheckConstraint("version >= 1", name="version_positive"),
     CheckConstraint("compatibility IN ('forward', 'backward', 'full', 'none')", name="compatibility_known"),
+)
+
+# The receipt-signing keys this deployment has used (docs/KEYS.md). The running VES_SEQUENCER_SIGNING_KEY is
+# registered at start-up (a new version when it changes); `retired_at` is the compromise cutoff set by
+# `stateset-sequencer-admin retire-sequencer-key`: receipts of that version sequenced at or after it are not trusted.
+sequencer_keys = Table(
+    "sequencer_keys",
+    metadata,
+    Column("version", Integer, nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    _ts("valid_from", nullable=False, default_now=True),
+    _ts("retired_at"),
+    PrimaryKeyConstraint("version"),
+    UniqueConstraint("public_key"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint("octet_length(public_key) = 32", name="public_key_len"),
 )
 
 # The per-stream transparency logs of LOG.md (docs/LOG.md "Storage"). `stream_logs` is how far a stream's log is

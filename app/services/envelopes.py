@@ -27,9 +27,9 @@ from app.ves.errors import VesError
 from app.ves.hashing import EventSigningFields
 from app.ves.signing import verify_signature
 
-ENTITY_TYPE_MAX = 64
-EVENT_TYPE_MAX = 64
-ENTITY_ID_MAX = 256
+ENTITY_TYPE_MAX = 128
+EVENT_TYPE_MAX = 256
+ENTITY_ID_MAX = 512
 CREATED_AT_MAX = 64
 NIL_UUID = uuid.UUID(int=0)
 _RFC3339 = re.compile(
@@ -38,13 +38,55 @@ _RFC3339 = re.compile(
 
 
 class EventRejected(Exception):
-    """An event fails an acceptance rule. `reason` is one of API.md's rejection reasons."""
+    """An event fails an acceptance rule. `reason` is one of API.md's rejection reasons; `original` the original
+    sequencer's reason string when it is not the default for `reason` (`original_reason`)."""
 
-    def __init__(self, reason: str, message: str, event_id: str | None = None):
+    def __init__(self, reason: str, message: str, event_id: str | None = None, original: str | None = None):
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.event_id = event_id
+        self.original = original or original_reason(reason, message)
+
+
+_ORIGINAL_REASONS = {
+    "UnsupportedVesVersion": "unsupported_version",
+    "PayloadHashMismatch": "invalid_payload_hash",
+    "UnknownAgentKey": "agent_key_invalid: Agent key not found",
+    "AgentKeyRevoked": "agent_key_invalid: Agent key has been revoked",
+    "AgentKeyNotValid": "agent_key_invalid: Agent key has expired",
+    "SignatureVerificationFailed": "invalid_signature",
+    "DuplicateEventConflict": "duplicate_event_id",
+    "SchemaValidationFailed": "schema_validation",
+    "SchemaMissing": "schema_validation",
+    "PayloadTooLarge": "payload_too_large",
+    "Forbidden": "forbidden",
+}
+_FIELD_IN_MESSAGE = re.compile(r"^(?:Missing field \(field: ([\w.]+)|Invalid ([a-z_][\w.]*) )")
+
+
+def original_reason(reason: str, message: str) -> str:
+    """The original sequencer's `VesRejectionReason` Display for one of our reasons (docs/spec/COMPAT.md §2.1):
+    `schema_validation: <field>` for a malformed envelope, `agent_key_invalid: <msg>` for key problems, etc."""
+    if reason == "InvalidEvent":
+        match = _FIELD_IN_MESSAGE.match(message)
+        name = (match.group(1) or match.group(2)) if match else None
+        return f"schema_validation: {name}" if name else "schema_validation: event"
+    return _ORIGINAL_REASONS.get(reason, "schema_validation")
+
+
+_LEGACY_REASONS = {
+    "InvalidEvent": "SchemaValidation", "SchemaValidationFailed": "SchemaValidation",
+    "SchemaMissing": "SchemaValidation", "VersionConflict": "VersionConflict",
+    "PayloadHashMismatch": "InvalidPayloadHash", "Forbidden": "Unauthorized",
+}
+
+
+def legacy_reason(reason: str, original: str) -> str:
+    """The original's legacy `RejectionReason` name (its `POST /api/v1/events/ingest`)."""
+    if reason == "DuplicateEventConflict":
+        return "DuplicateCommandId" if original == "duplicate_command_id" else "DuplicateEventId"
+    return _LEGACY_REASONS.get(reason, "Other")
 
 
 @dataclass
@@ -124,8 +166,8 @@ def _require_text(envelope: dict, name: str, maximum: int) -> str:
     value = envelope.get(name)
     if value is None:
         raise _invalid(f"Missing field (field: {name}).")
-    if not isinstance(value, str) or not 1 <= len(value) <= maximum:
-        raise _invalid(f"Invalid {name} (expected a string of 1 to {maximum} characters).")
+    if not isinstance(value, str) or not value or len(value.encode("utf-8", "surrogatepass")) > maximum:
+        raise _invalid(f"Invalid {name} (expected a string of 1 to {maximum} UTF-8 bytes).")
     check_storable_text(value, name)
     return value
 
@@ -270,7 +312,8 @@ def _check_payload_hashes(envelope: dict, fields: EventSigningFields, max_size: 
         if expected != fields.payload_plain_hash:
             raise EventRejected("PayloadHashMismatch", "payload_plain_hash does not match the canonical payload.")
         if fields.payload_cipher_hash != hashing.ZERO_HASH:
-            raise EventRejected("PayloadHashMismatch", "payload_cipher_hash must be 32 zero bytes for plaintext.")
+            raise EventRejected("PayloadHashMismatch", "payload_cipher_hash must be 32 zero bytes for plaintext.",
+                                original="invalid_cipher_hash")
         return payload, None, len(canonical)
     encrypted = envelope.get("payload_encrypted")
     if not isinstance(encrypted, dict):
@@ -285,7 +328,8 @@ def _check_payload_hashes(envelope: dict, fields: EventSigningFields, max_size: 
         raise _invalid(exc.message + ".") from None
     canonical = canonical_payload(sealed.wire, max_size, "payload_encrypted")
     if expected != fields.payload_cipher_hash:
-        raise EventRejected("PayloadHashMismatch", "payload_cipher_hash does not match payload_encrypted.")
+        raise EventRejected("PayloadHashMismatch", "payload_cipher_hash does not match payload_encrypted.",
+                            original="invalid_cipher_hash")
     return None, dict(sealed.wire), len(canonical)
 
 
@@ -295,6 +339,21 @@ def verify_agent_signature(event: ParsedEvent, public_key: bytes) -> None:
         raise EventRejected("SignatureVerificationFailed",
                             "agent_signature does not verify over the event signing hash with the registered key.",
                             str(event.event_id))
+
+
+def _check_legacy_payload_hash(raw: dict, canonical: bytes) -> None:
+    """The original's legacy rule (`verify_payload_hash`): a `payload_hash` sent with an unsigned event is
+    SHA-256 of the canonical JSON payload, no domain tag (hex, `0x` optional)."""
+    sent = raw.get("payload_hash")
+    if sent is None:
+        return
+    try:
+        claimed = parse_hex(sent, 32, "payload_hash")
+    except VesError as exc:
+        raise _invalid(f"Invalid payload_hash ({exc.message}).") from None
+    if claimed != hashlib.sha256(canonical).digest():
+        raise EventRejected("PayloadHashMismatch", "payload_hash is not SHA-256 of the canonical JSON payload.",
+                            original="invalid_payload_hash")
 
 
 def parse_unsigned_event(raw: object, index: int, agent_id: uuid.UUID, max_payload_size: int,
@@ -322,6 +381,7 @@ def parse_unsigned_event(raw: object, index: int, agent_id: uuid.UUID, max_paylo
         if "payload" not in raw:
             raise _invalid("Missing field (field: payload).")
         canonical = canonical_payload(raw["payload"], max_payload_size)
+        _check_legacy_payload_hash(raw, canonical)
     except EventRejected as rejection:
         rejection.event_id = event_id_text
         raise

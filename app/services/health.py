@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -35,11 +36,12 @@ class ReplicaStatus:
 
 
 def check_ready(engine: Engine, read_engine: Engine | None = None) -> dict:
-    """`{}`, or `{"replica": ReplicaStatus}` with a read replica. The replica never makes the instance unready:
-    reads it cannot answer are answered by the primary.
+    """`{"response_time_ms", "pool"}` (the original's readiness fields), plus `"replica": ReplicaStatus` with a read
+    replica. The replica never makes the instance unready: reads it cannot answer are answered by the primary.
 
     :raise Unavailable DATABASE_UNAVAILABLE: the database does not answer.
     :raise Unavailable MIGRATIONS_PENDING: its schema is not at Alembic head."""
+    started = time.perf_counter()
     try:
         revision = current_revision(engine)
     except SQLAlchemyError as exc:
@@ -49,7 +51,23 @@ def check_ready(engine: Engine, read_engine: Engine | None = None) -> dict:
     if revision != head:
         raise Unavailable(f"The database schema is not at head (current: {revision}, head: {head}).",
                           code="MIGRATIONS_PENDING")
-    return {} if read_engine is None else {"replica": replica_status(engine, read_engine)}
+    answer = {"response_time_ms": round((time.perf_counter() - started) * 1000, 3), "pool": pool_status(engine)}
+    if read_engine is not None:
+        answer["replica"] = replica_status(engine, read_engine)
+    return answer
+
+
+def pool_status(engine: Engine) -> dict | None:
+    """The original's `pool` of `/ready`: `{status, utilization, active, idle}` of this worker's connection pool
+    (None for a pool without a size)."""
+    pool = engine.pool
+    try:
+        size, active, idle = pool.size(), pool.checkedout(), pool.checkedin()
+    except AttributeError:
+        return None
+    utilization = active / size if size else 0.0
+    return {"status": "healthy" if utilization < 0.9 else "degraded", "utilization": round(utilization, 3),
+            "active": active, "idle": idle}
 
 
 def replica_status(primary: Engine, replica: Engine) -> ReplicaStatus:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -30,16 +31,20 @@ from app import metrics
 from app.config import Settings
 from app.db import events as event_store
 from app.db import sequencing
+from app.db import sequencer_keys as sequencer_key_store
 from app.db.events import ExistingEvent
 from app.db.locks import stream_lock_key
 from app.db.stream_logs import LogWriteConflict
 from app.errors import Conflict
+from app.errors import InvalidRequest
 from app.errors import NotPermitted
 from app.errors import TooLarge
+from app.errors import Unavailable
 from app.services.envelopes import NIL_UUID
 from app.services.envelopes import EventRejected
 from app.services.envelopes import ParsedEvent
 from app.services.envelopes import event_id_of
+from app.services.envelopes import legacy_reason
 from app.services.envelopes import parse_signed_envelope
 from app.services.envelopes import parse_unsigned_event
 from app.services.envelopes import verify_agent_signature
@@ -67,18 +72,31 @@ class Receipt:
     receipt_hash: bytes
     sequencer_signature: bytes | None
     duplicate: bool = False
+    sequencer_key_version: int = 0
 
     @property
     def signature_alg(self) -> str:
         return "ed25519" if self.sequencer_signature else "none"
 
+    @property
+    def signature_scheme(self) -> int | None:
+        """The original's `receiptSignatureScheme`: 1 for an Ed25519-signed receipt, absent (None) when unsigned."""
+        return 1 if self.sequencer_signature else None
+
 
 @dataclass(frozen=True)
 class Rejection:
+    """`reason`: API.md's; `ves_reason`/`legacy_reason`: the original sequencer's strings for the same rejection."""
+
     index: int
     event_id: str | None
     reason: str
     message: str
+    ves_reason: str = ""
+
+    @property
+    def legacy_reason(self) -> str:
+        return legacy_reason(self.reason, self.ves_reason)
 
 
 @dataclass
@@ -99,9 +117,13 @@ class IngestOutcome:
     receipts_by_index: dict[int, Receipt] = field(default_factory=dict, repr=False)
     deferred: list[tuple[ParsedEvent, EventRejected]] = field(default_factory=list, repr=False)
 
+    head_sequence: int = 0
+    """The head of the request's first stream when nothing reached a stream (every event rejected)."""
+
     @property
     def events_accepted(self) -> int:
-        return len(self.receipts)
+        """New events sequenced by this request; a replay (its stored receipt returned) is not counted."""
+        return sum(1 for r in self.receipts if not r.duplicate)
 
     @property
     def events_rejected(self) -> int:
@@ -109,11 +131,45 @@ class IngestOutcome:
 
 
 class ReceiptSigner:
-    """Signs receipt hashes with `VES_SEQUENCER_SIGNING_KEY`, or leaves them unsigned (`signature_alg: none`)."""
+    """Signs receipt hashes with `VES_SEQUENCER_SIGNING_KEY`, or leaves them unsigned (`signature_alg: none`).
+
+    The key's version (`sequencer_keys`, docs/KEYS.md) is registered on first use and re-read every
+    `VERSION_RECHECK_SECONDS`, so a key retired by `stateset-sequencer-admin retire-sequencer-key` stops signing
+    within that time (ingest answers 503 RECEIPT_KEY_RETIRED until the key is replaced).
+    """
+
+    VERSION_RECHECK_SECONDS = 10.0
 
     def __init__(self, sequencer_id: str, seed: bytes | None):
         self.sequencer_id = sequencer_id
         self._signer = Ed25519Signer(seed) if seed else None
+        self._version: int | None = None
+        self._retired_at: datetime.datetime | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def key_version(self, engine: Engine) -> int:
+        """The running key's version (0 when receipts are unsigned).
+
+        :raise Unavailable RECEIPT_KEY_RETIRED: the version has a retirement cutoff that has passed.
+        """
+        if self._signer is None:
+            return 0
+        with self._lock:
+            if self._version is None or time.monotonic() - self._checked_at > self.VERSION_RECHECK_SECONDS:
+                with engine.begin() as conn:
+                    record = sequencer_key_store.register(conn, self._signer.public_key)
+                self._version, self._retired_at = record.version, record.retired_at
+                self._checked_at = time.monotonic()
+            version, retired_at = self._version, self._retired_at
+        if retired_at is not None and retired_at <= _now():
+            raise Unavailable(f"The receipt signing key (version {version}) was retired at {retired_at.isoformat()}; "
+                              "configure a new VES_SEQUENCER_SIGNING_KEY.", code="RECEIPT_KEY_RETIRED")
+        return version
+
+    @property
+    def cached_version(self) -> int | None:
+        return self._version
 
     @property
     def public_key(self) -> bytes | None:
@@ -128,13 +184,17 @@ class ReceiptSigner:
 
 
 def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, schemas: SchemaValidator,
-                  envelopes: list, may_write: Authorizer, key_agent_id: uuid.UUID | None = None) -> IngestOutcome:
+                  envelopes: list, may_write: Authorizer, key_agent_id: uuid.UUID | None = None,
+                  agent_id: uuid.UUID | None = None) -> IngestOutcome:
     """Sequence a batch of signed VES envelopes (POST /api/v1/ves/events/ingest).
 
     Each envelope is a JSON object under VES.md's field names, or an `EventRejected` the caller already decided for
     that index. :raise TooLarge TOO_MANY_EVENTS: more than MAX_EVENTS_PER_BATCH envelopes.
+    :raise InvalidRequest SOURCE_AGENT_MISMATCH: the request names `agent_id` and an envelope's `source_agent_id`
+        is another agent (the original refuses such a batch whole).
     """
     _check_batch_size(envelopes, settings.max_events_per_batch)
+    _check_source_agents(envelopes, agent_id)
     started = time.perf_counter()
     sequenced_at = _now()
     outcome = IngestOutcome(batch_id=uuid.uuid4())
@@ -147,6 +207,7 @@ def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, sch
         except EventRejected as rejection:
             _reject(outcome, index, rejection, event_id_of(envelope))
     if parsed:
+        key_version = signer.key_version(engine)  # before the transaction: its first use registers the key
         with _transaction(engine, outcome) as conn:
             keys, latest = sequencing.read_keys_and_schemas(
                 conn, {(e.tenant_id, e.fields.source_agent_id, e.fields.agent_key_id) for e in parsed},
@@ -154,10 +215,44 @@ def ingest_signed(engine: Engine, settings: Settings, signer: ReceiptSigner, sch
             parsed = _check_agent_keys(keys, outcome, parsed, sequenced_at)
             parsed = _check_schemas(conn, schemas, outcome, parsed, latest)
             _answer_replays_of_deferred(conn, signer, outcome)
-            _sequence(conn, signer, outcome, parsed, sequenced_at)
+            _sequence(conn, signer, key_version, outcome, parsed, sequenced_at)
     _finish(outcome, parsed)
+    _head_of_untouched_stream(engine, outcome, envelopes, may_write)
     _record(outcome, started, len(envelopes))
     return outcome
+
+
+def _check_source_agents(envelopes: list, agent_id: uuid.UUID | None, name: str = "source_agent_id") -> None:
+    if agent_id is None:
+        return
+    for index, envelope in enumerate(envelopes):
+        raw = envelope.get(name) if isinstance(envelope, dict) else None
+        try:
+            source = uuid.UUID(raw) if isinstance(raw, str) else None
+        except ValueError:
+            source = None
+        if source is not None and source != agent_id:
+            raise InvalidRequest(f"event {name} must match request agent_id (event {index}).",
+                                 code="SOURCE_AGENT_MISMATCH")
+
+
+def _head_of_untouched_stream(engine: Engine, outcome: IngestOutcome, envelopes: list,
+                              may_write: Authorizer) -> None:
+    """When no event reached a stream, `head_sequence` is still the request's stream's head (0 when empty), as
+    the original answers: the first event naming a tenant and store the key may write to."""
+    if outcome.streams:
+        return
+    for envelope in envelopes:
+        if not isinstance(envelope, dict):
+            continue
+        try:
+            stream = uuid.UUID(str(envelope.get("tenant_id"))), uuid.UUID(str(envelope.get("store_id")))
+        except ValueError:
+            continue
+        if may_write(*stream):
+            with engine.connect() as conn:
+                outcome.head_sequence = event_store.read_stream_head(conn, *stream)
+        return
 
 
 def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, schemas: SchemaValidator,
@@ -169,11 +264,13 @@ def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, s
     :raise NotPermitted SIGNATURES_REQUIRED: REQUIRE_AGENT_SIGNATURES=1.
     :raise NotPermitted: a key bound to an agent submits for another agent.
     :raise TooLarge TOO_MANY_EVENTS: more than MAX_EVENTS_PER_BATCH events.
+    :raise InvalidRequest SOURCE_AGENT_MISMATCH: an event's `source_agent` is not `agent_id` (the original's rule).
     """
     if settings.require_agent_signatures:
         raise NotPermitted("Unsigned ingest is disabled (REQUIRE_AGENT_SIGNATURES=1); use /api/v1/ves/events/ingest.",
                            code="SIGNATURES_REQUIRED")
     _check_batch_size(raw_events, settings.max_events_per_batch)
+    _check_source_agents(raw_events, agent_id, "source_agent")
     agent_id = agent_id or key_agent_id or NIL_UUID
     if key_agent_id is not None and agent_id != key_agent_id:
         raise NotPermitted("This API key may only submit events of its own agent.")
@@ -189,11 +286,13 @@ def ingest_unsigned(engine: Engine, settings: Settings, signer: ReceiptSigner, s
         except EventRejected as rejection:
             _reject(outcome, index, rejection, event_id_of(raw))
     if parsed:
+        key_version = signer.key_version(engine)
         with _transaction(engine, outcome) as conn:
             parsed = _check_schemas(conn, schemas, outcome, parsed)
             _answer_replays_of_deferred(conn, signer, outcome)
-            _sequence(conn, signer, outcome, parsed, sequenced_at)
+            _sequence(conn, signer, key_version, outcome, parsed, sequenced_at)
     _finish(outcome, parsed)
+    _head_of_untouched_stream(engine, outcome, raw_events, may_write)
     _record(outcome, started, len(raw_events))
     return outcome
 
@@ -224,6 +323,7 @@ def replay_events(engine: Engine, settings: Settings, signer: ReceiptSigner, par
     """
     started = time.perf_counter()
     outcome = IngestOutcome(batch_id=uuid.uuid4())
+    key_version = signer.key_version(engine)
     with _transaction(engine, outcome) as conn:
         signed_events = [e for e in parsed if e.agent_signature is not None]
         keys, _ = sequencing.read_keys_and_schemas(
@@ -236,7 +336,7 @@ def replay_events(engine: Engine, settings: Settings, signer: ReceiptSigner, par
             first = outcome.rejections[0]
             raise ReplayRejected(f"A replayed event was rejected ({first.reason}: {first.message}; event_id: "
                                  f"{first.event_id}); nothing was written.")
-        _sequence(conn, signer, outcome, parsed, sequenced_at, _Replay(expected, actor))
+        _sequence(conn, signer, key_version, outcome, parsed, sequenced_at, _Replay(expected, actor))
     _finish(outcome, parsed)
     if outcome.rejections:
         first = outcome.rejections[0]
@@ -264,7 +364,8 @@ def _now() -> datetime.datetime:
 
 def _reject(outcome: IngestOutcome, index: int, rejection: EventRejected, fallback_event_id: str | None) -> None:
     outcome.rejections.append(
-        Rejection(index, rejection.event_id or fallback_event_id, rejection.reason, rejection.message)
+        Rejection(index, rejection.event_id or fallback_event_id, rejection.reason, rejection.message,
+                  rejection.original)
     )
 
 
@@ -310,8 +411,10 @@ def _check_agent_keys(keys: dict, outcome: IngestOutcome, parsed: list[ParsedEve
                 raise EventRejected("AgentKeyRevoked", "The agent key was revoked before this event was sequenced.",
                                     str(event.event_id))
             if status == "not_valid":
+                early = record.valid_from is not None and sequenced_at < record.valid_from
                 raise EventRejected("AgentKeyNotValid", "The sequencer's clock is outside the agent key's "
-                                    "validity window (valid_from..valid_to).", str(event.event_id))
+                                    "validity window (valid_from..valid_to).", str(event.event_id),
+                                    original="agent_key_invalid: Agent key is not yet valid" if early else None)
             verify_agent_signature(event, record.public_key)
             accepted.append(event)
         except EventRejected as rejection:
@@ -353,16 +456,16 @@ def _answer_replays_of_deferred(conn: Connection, signer: ReceiptSigner, outcome
                 _reject(outcome, event.index, rejection, str(event.event_id))
 
 
-def _sequence(conn: Connection, signer: ReceiptSigner, outcome: IngestOutcome, parsed: list[ParsedEvent],
-              sequenced_at: datetime.datetime, replay: _Replay | None = None) -> None:
+def _sequence(conn: Connection, signer: ReceiptSigner, key_version: int, outcome: IngestOutcome,
+              parsed: list[ParsedEvent], sequenced_at: datetime.datetime, replay: _Replay | None = None) -> None:
     """Stage 2, in the request's transaction: streams locked in ascending key order so two requests never
     deadlock."""
     by_stream: "OrderedDict[tuple[uuid.UUID, uuid.UUID], list[ParsedEvent]]" = OrderedDict()
     for event in parsed:
         by_stream.setdefault(event.stream, []).append(event)
     for stream in sorted(by_stream, key=lambda s: stream_lock_key(*s)):
-        outcome.streams.append(_sequence_stream(conn, signer, outcome, stream, by_stream[stream], sequenced_at,
-                                                outcome.receipts_by_index, replay))
+        outcome.streams.append(_sequence_stream(conn, signer, key_version, outcome, stream, by_stream[stream],
+                                                sequenced_at, outcome.receipts_by_index, replay))
 
 
 def _finish(outcome: IngestOutcome, parsed: list[ParsedEvent]) -> None:
@@ -374,8 +477,8 @@ def _finish(outcome: IngestOutcome, parsed: list[ParsedEvent]) -> None:
     outcome.streams.sort(key=lambda s: order.get((s.tenant_id, s.store_id), len(order)))
 
 
-def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream: tuple[uuid.UUID, uuid.UUID],
-                     batch: list[ParsedEvent], sequenced_at: datetime.datetime,
+def _sequence_stream(conn, signer: ReceiptSigner, key_version: int, outcome: IngestOutcome,
+                     stream: tuple[uuid.UUID, uuid.UUID], batch: list[ParsedEvent], sequenced_at: datetime.datetime,
                      receipts: dict[int, Receipt], heal: _Replay | None = None) -> StreamOutcome:
     tenant_id, store_id = stream
     state = sequencing.open_stream(
@@ -402,7 +505,8 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
                 raise EventRejected(
                     "VersionConflict",
                     f"Base version mismatch (entity: {event.entity[0]}/{event.entity[1]}, expected: {base}, "
-                    f"actual: {current}).", str(event.event_id))
+                    f"actual: {current}).", str(event.event_id),
+                    original=f"version_conflict: expected {base}, actual {current}")
         except EventRejected as rejection:
             _reject(outcome, event.index, rejection, None)
             continue
@@ -413,9 +517,9 @@ def _sequence_stream(conn, signer: ReceiptSigner, outcome: IngestOutcome, stream
             raise ReplayDiverged(f"Replayed event {event.event_id} would be sequence {head} with another receipt "
                                  "than the export's; nothing was written.")
         signature = signer.sign(receipt_hash)
-        rows.append(_event_row(event, head, current + 1, sequenced_at, receipt_hash, signature))
+        rows.append(_event_row(event, head, current + 1, sequenced_at, receipt_hash, signature, key_version))
         sequenced = ExistingEvent(event.event_id, event.fields.command_id, head, event.event_signing_hash,
-                                  event.agent_signature, receipt_hash, signature, sequenced_at)
+                                  event.agent_signature, receipt_hash, signature, sequenced_at, key_version)
         by_event_id[event.event_id] = sequenced
         if event.fields.command_id is not None:
             by_command_id[event.fields.command_id] = sequenced
@@ -442,11 +546,11 @@ def _find_replay(event: ParsedEvent, by_event_id: dict, by_command_id: dict) -> 
     what = "event_id" if prior.event_id == event.event_id else "command_id"
     raise EventRejected("DuplicateEventConflict",
                         f"This {what} was already sequenced with different content (sequence number "
-                        f"{prior.sequence_number}).", str(event.event_id))
+                        f"{prior.sequence_number}).", str(event.event_id), original=f"duplicate_{what}")
 
 
 def _event_row(event: ParsedEvent, sequence_number: int, entity_version: int, sequenced_at: datetime.datetime,
-               receipt_hash: bytes, sequencer_signature: bytes | None) -> dict:
+               receipt_hash: bytes, sequencer_signature: bytes | None, key_version: int) -> dict:
     f = event.fields
     return {
         "tenant_id": f.tenant_id, "store_id": f.store_id, "sequence_number": sequence_number,
@@ -458,14 +562,15 @@ def _event_row(event: ParsedEvent, sequence_number: int, entity_version: int, se
         "payload_plain_hash": f.payload_plain_hash, "payload_cipher_hash": f.payload_cipher_hash,
         "event_signing_hash": event.event_signing_hash, "agent_signature": event.agent_signature,
         "base_version": f.base_version, "entity_version": entity_version, "receipt_hash": receipt_hash,
-        "sequencer_signature": sequencer_signature,
+        "sequencer_signature": sequencer_signature, "sequencer_key_version": key_version if sequencer_signature else 0,
     }
 
 
 def _receipt_of(sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID, row: ExistingEvent,
                 duplicate: bool) -> Receipt:
     return Receipt(sequencer_id, tenant_id, store_id, row.event_id, row.sequence_number, row.sequenced_at,
-                   row.receipt_hash, row.sequencer_signature, duplicate)
+                   row.receipt_hash, row.sequencer_signature, duplicate,
+                   row.sequencer_key_version if row.sequencer_signature else 0)
 
 
 def _record(outcome: IngestOutcome, started: float, submitted: int) -> None:

@@ -14,6 +14,7 @@ read after a wake-up has the awaited event as its floor.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import datetime
 import threading
 import time
@@ -28,6 +29,7 @@ from app.db import events as event_store
 from app.db.events import stream_channel
 from app.db.notify import POLL
 from app.db.notify import PUSH
+from app.ves.encoding import jcs
 from app.db.notify import StreamListener
 from app.errors import NotFound
 from app.services.ingest import Receipt
@@ -108,6 +110,20 @@ class SequencedEvent:
         """The payload of a plaintext event (payload_kind 0), else None."""
         return self.payload if self.payload_kind == 0 else None
 
+    @property
+    def legacy_payload_hash(self) -> bytes:
+        """The original's legacy `payload_hash`: SHA-256 of the canonical JSON of `plain_payload` (no domain tag)."""
+        return hashlib.sha256(jcs(self.plain_payload)).digest()
+
+    @property
+    def legacy_envelope(self) -> "SequencedEvent":
+        """This event, read as the original's legacy `EventEnvelope` (the wire layer picks the fields)."""
+        return self
+
+    @property
+    def envelope_version(self) -> int:
+        return 1
+
 
 _EVENT_COLUMNS = tuple(f.name for f in fields(SequencedEvent) if f.name != "receipt")
 _BYTE_COLUMNS = ("payload_plain_hash", "payload_cipher_hash", "event_signing_hash", "agent_signature")
@@ -119,7 +135,8 @@ def sequenced_event(row, sequencer_id: str) -> SequencedEvent:
         if values[name] is not None:
             values[name] = bytes(values[name])
     receipt = Receipt(sequencer_id, row.tenant_id, row.store_id, row.event_id, row.sequence_number, row.sequenced_at,
-                      bytes(row.receipt_hash), bytes(row.sequencer_signature) if row.sequencer_signature else None)
+                      bytes(row.receipt_hash), bytes(row.sequencer_signature) if row.sequencer_signature else None,
+                      sequencer_key_version=row.sequencer_key_version if row.sequencer_signature else 0)
     return SequencedEvent(**values, receipt=receipt)
 
 
@@ -140,17 +157,23 @@ class EventPage:
 
 @dataclass(frozen=True)
 class EntityHistory:
-    """One entity's events from a requested start; `next_from` is where the next page of them starts."""
+    """One entity's events from a requested start; `next_from` is where the next page of them starts. `version`
+    is also `total`, the number of events the entity has; `has_more`: events after this page exist."""
 
     entity_type: str
     entity_id: str
     version: int
     events: list[SequencedEvent]
     next_from: int
+    has_more: bool = False
 
     @property
     def count(self) -> int:
         return len(self.events)
+
+    @property
+    def total(self) -> int:
+        return self.version
 
 
 @dataclass(frozen=True)
@@ -172,14 +195,17 @@ def events_page(engine: Engine | ReadDatabases, sequencer_id: str, tenant_id: uu
 
 def entity_history(engine: Engine | ReadDatabases, sequencer_id: str, tenant_id: uuid.UUID, store_id: uuid.UUID,
                    entity_type: str, entity_id: str, from_sequence: int, limit: int,
-                   min_sequence: int | None = None, max_bytes: int = DEFAULT_PAGE_MAX_BYTES) -> EntityHistory:
-    """One entity's events from `from_sequence` (at most `limit`, and at most `max_bytes` of payloads but at least
-    one event) and its current version."""
-    rows, version = read_entity(engine, tenant_id, store_id, entity_type, entity_id, from_sequence, limit,
-                                min_sequence, max_bytes)
-    events = [sequenced_event(row, sequencer_id) for row in rows]
+                   min_sequence: int | None = None, max_bytes: int = DEFAULT_PAGE_MAX_BYTES,
+                   offset: int = 0) -> EntityHistory:
+    """One entity's events from `from_sequence` after skipping `offset` of them (at most `limit`, and at most
+    `max_bytes` of payloads but at least one event) and its current version."""
+    rows, version = read_entity(engine, tenant_id, store_id, entity_type, entity_id, from_sequence, limit + 1,
+                                min_sequence, max_bytes, offset)
+    events = [sequenced_event(row, sequencer_id) for row in rows[:limit]]
+    # From the entity's first event (the offset paging), `total` tells exactly; else one row more than the page.
+    more = offset + len(events) < version if from_sequence <= 1 else len(rows) > limit
     return EntityHistory(entity_type, entity_id, version, events,
-                         events[-1].sequence_number + 1 if events else from_sequence)
+                         events[-1].sequence_number + 1 if events else from_sequence, has_more=more)
 
 
 def stream_head(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uuid.UUID,
@@ -274,10 +300,10 @@ def read_head(engine: Engine | ReadDatabases, tenant_id: uuid.UUID, store_id: uu
 
 def read_entity(engine: Engine | ReadDatabases, tenant_id, store_id, entity_type: str, entity_id: str,
                 from_sequence: int, limit: int, min_sequence: int | None = None,
-                max_bytes: int = DEFAULT_PAGE_MAX_BYTES) -> tuple[list, int]:
+                max_bytes: int = DEFAULT_PAGE_MAX_BYTES, offset: int = 0) -> tuple[list, int]:
     def read(conn):
         rows = event_store.read_entity_events(conn, tenant_id, store_id, entity_type, entity_id, from_sequence, limit,
-                                              max_bytes)
+                                              max_bytes, offset)
         version = event_store.read_entity_version(conn, tenant_id, store_id, entity_type, entity_id)
         return rows, version
 

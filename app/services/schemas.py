@@ -45,7 +45,8 @@ audit = logging.getLogger("stateset_sequencer.audit")
 
 def register_schema(engine: Engine, tenant_id: uuid.UUID, event_type: str, schema: object,
                     description: str | None = None, compatibility: str = "backward") -> SchemaRecord:
-    """Store a new version of the schema for `event_type`.
+    """Store a new version of the schema for `event_type`, with the original's `description` and `compatibility`
+    (stored, not enforced, as there).
 
     :raise InvalidRequest INVALID_SCHEMA: not an object, not storable (U+0000, lone surrogates, 1e400) or not a
         valid JSON Schema (the message names the problem).

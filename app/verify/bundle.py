@@ -1,12 +1,12 @@
 """Export a self-contained audit bundle for one stream from a live sequencer.
 
-Shape (`format` "ves-audit-bundle/1"): `{format, sequencer: {sequencer_id, public_key, signature_alg, log_origin,
-log_public_key}, tenant_id, store_id, range: {from, to}, head_sequence, events (as served by GET
-/api/v1/ves/events, with receipts), agent_keys (GET /api/v1/agents/keys), commitments (GET
-/api/v1/ves/commitments), log: {checkpoint (the signed note), verifier_key, inclusion: {sequence number: proof}} or
-{unavailable: code}, exported_at}`. The checkpoint is read before the head, so it never covers more events than the
-bundle's range can hold; the inclusion proofs are at the checkpoint's size, for the range's events it covers (at
-most `log_proofs`, evenly spread, always the first and last).
+Shape (`format` "ves-audit-bundle/1"): `{format, sequencer: {sequencer_id, public_key, signature_alg, keys (every
+receipt key version, docs/KEYS.md; absent in bundles written before key versions), log_origin, log_public_key},
+tenant_id, store_id, range: {from, to}, head_sequence, events (as served by GET /api/v1/ves/events, with receipts),
+agent_keys (GET /api/v1/agents/keys), commitments (GET /api/v1/ves/commitments), log: {checkpoint (the signed note),
+verifier_key, inclusion: {sequence number: proof}} or {unavailable: code}, exported_at}`. The checkpoint is read
+before the head, so it never covers more events than the bundle's range can hold; the inclusion proofs are at the
+checkpoint's size, for the range's events it covers (at most `log_proofs`, evenly spread, always the first and last).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def export_bundle(
             "sequencer_id": sequencer.get("sequencer_id"),
             "public_key": sequencer.get("public_key"),
             "signature_alg": sequencer.get("signature_alg"),
+            "keys": sequencer.get("keys") or [],
             "log_origin": sequencer.get("log_origin"),
             "log_public_key": sequencer.get("log_public_key"),
         },

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from app.client.wire import event_receipt
 from app.client.wire import field
 from app.client.wire import optional_bytes
+from app.client.wire import receipt_key_problem
+from app.client.wire import receipt_keys
 from app.verify.log import verify_log
 from app.verify.report import Discrepancy
 from app.verify.report import VerificationReport
@@ -89,8 +91,9 @@ def verify_bundle(
 class _Context:
     """The bundle's parsed stream, range, sequencer key and agent key registry."""
 
-    def __init__(self, bundle, tenant_id, store_id, sequencer_key, keys, report):
+    def __init__(self, bundle, tenant_id, store_id, sequencer_key, keys, report, receipt_keys=None):
         self.bundle = bundle
+        self.receipt_keys = receipt_keys or {}
         self.tenant_id = tenant_id
         self.store_id = store_id
         self.stream_id = stream_id(tenant_id, store_id)
@@ -131,6 +134,10 @@ class _Context:
         else:
             report.unchecked.append("receipt signatures (the sequencer publishes no Ed25519 receipt key: "
                                     f"signature_alg {sequencer.get('signature_alg', 'none')!r})")
+        try:
+            versions = receipt_keys(sequencer)
+        except VesError as error:
+            fail("bundle_format", error.message)
         if pinned_key is not None:
             if sequencer_key != pinned_key:
                 fail("sequencer_public_key", "The bundle's sequencer key is not the pinned one", to_hex(pinned_key),
@@ -142,7 +149,7 @@ class _Context:
                 keys[coordinates] = (parse_hex(field(key, "public_key"), 32, "public_key"), key)
             except (VesError, TypeError, ValueError) as error:
                 fail("agent_keys", f"Malformed agent key entry ({error})")
-        return cls(bundle, tenant_id, store_id, sequencer_key, keys, report)
+        return cls(bundle, tenant_id, store_id, sequencer_key, keys, report, versions)
 
 
 def _verify_event(event: Mapping, context: _Context, report: VerificationReport) -> tuple[int, bytes] | None:
@@ -296,13 +303,20 @@ def _check_receipt(event, fields, number, signing_hash, context, report, fail) -
     served = field(receipt, "receipt_hash")
     if _hex_or_none(served, 32) != expected:
         fail("receipt_hash", "The receipt hash is not the one recomputed from the event", to_hex(expected), served)
-    if context.sequencer_key is None:
+    if context.sequencer_key is None and not context.receipt_keys:
+        return
+    sequencer_key, problem = receipt_key_problem(receipt, field(event, "sequenced_at"), context.receipt_keys,
+                                                 context.sequencer_key)
+    if problem is not None:
+        fail("sequencer_key_version", f"The receipt's key cannot be trusted: {problem}",
+             "a key version of sequencer.keys valid when the event was sequenced",
+             field(receipt, "sequencer_key_version"))
         return
     served_signature = field(receipt, "sequencer_signature")
     signature = _hex_or_none(served_signature, SIGNATURE_SIZE)
-    if signature is None or not verify_signature(context.sequencer_key, expected, signature):
+    if signature is None or not verify_signature(sequencer_key, expected, signature):
         fail("sequencer_signature", "The sequencer signature does not verify over the receipt hash",
-             f"a signature by {to_hex(context.sequencer_key)} over {to_hex(expected)}", served_signature)
+             f"a signature by {to_hex(sequencer_key)} over {to_hex(expected)}", served_signature)
 
 
 def _verify_head(context: _Context, report: VerificationReport) -> None:

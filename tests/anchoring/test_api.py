@@ -11,7 +11,7 @@ from app import create_app
 from app.api.anchoring import CLIENT_EXTENSION
 from app.chain import RegistryClient
 from app.services.commitments import create_commitment
-from app.ves.encoding import to_hex
+from app.api.wire import hex_of
 from tests.commitments import reference
 from tests.commitments.event_rows import append_events
 from tests.controls import api_key
@@ -78,12 +78,12 @@ def test_anchor_now_anchors_older_commitments_first_then_reports_already_anchore
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["status"] == "anchored" and (body["sequence_start"], body["sequence_end"]) == (3, 4)
-    assert body["prev_state_root"] == to_hex(older.new_state_root)
+    assert body["prev_state_root"] == hex_of(older.new_state_root)
     assert body["chain_id"] == chain.w3.eth.chain_id
     registry = chain.client(False)
     assert registry.get_batch(older.batch_id) is not None
     on_chain = registry.get_batch(uuid.UUID(body["batch_id"]))
-    assert to_hex(on_chain.merkle_root) == body["merkle_root"] and on_chain.block_number == body["chain_block_number"]
+    assert hex_of(on_chain.merkle_root) == body["merkle_root"] and on_chain.block_number == body["chain_block_number"]
     assert registry.get_head(reference.stream_id(tenant, store_id))[0] == 4
 
     again = api.post("/api/v1/ves/commitments/anchor", headers=ADMIN,

@@ -71,11 +71,11 @@ def independent_roots(events, tenant, store_id, ranges):
         leaves = []
         for n in range(start, end + 1):
             signature = by_number[n]["agent_signature"]
-            leaves.append(reference.leaf(tenant, store_id, n, bytes.fromhex(by_number[n]["event_signing_hash"][2:]),
-                                         bytes.fromhex(signature[2:]) if signature else None))
+            leaves.append(reference.leaf(tenant, store_id, n, bytes.fromhex(by_number[n]["event_signing_hash"].removeprefix("0x")),
+                                         bytes.fromhex(signature.removeprefix("0x")) if signature else None))
         root = reference.root(leaves)
         new = reference.state_root(stream, prev, root, start, end, end - start + 1)
-        out.append(("0x" + root.hex(), "0x" + prev.hex(), "0x" + new.hex()))
+        out.append((root.hex(), prev.hex(), new.hex()))
         prev = new
     return out
 
@@ -133,12 +133,12 @@ def test_cron_anchoring_end_to_end_on_ganache(ganache, e2e_database_url):
                 independent_roots(events, tenant, store_id, ranges)
             for commitment in commitments:
                 on_chain = registry.get_batch(uuid.UUID(commitment["batch_id"]))
-                assert on_chain is not None and "0x" + on_chain.merkle_root.hex() == commitment["merkle_root"]
-                assert "0x" + on_chain.new_state_root.hex() == commitment["new_state_root"]
+                assert on_chain is not None and on_chain.merkle_root.hex() == commitment["merkle_root"]
+                assert on_chain.new_state_root.hex() == commitment["new_state_root"]
                 verdict = requests.get(f"{server.url}/api/v1/ves/anchor/{commitment['batch_id']}/verify",
                                        headers=HEADERS, timeout=30).json()
                 assert verdict["anchored_on_chain"] and verdict["root_matches"] and verdict["recorded_as_anchored"]
-                assert verdict["chain_tx_hash"] == "0x" + registry.find_commit_transaction(on_chain.batch_id).hex()
+                assert verdict["chain_tx_hash"] == registry.find_commit_transaction(on_chain.batch_id).hex()
 
     stream_a = reference.stream_id(*streams[0])
     head_end, head_root = registry.get_head(stream_a)

@@ -19,7 +19,6 @@ from app.client import AgentSigner
 from app.client import SequencerAPIError
 from app.client import SequencerClient
 from app.ves import public_key_from_seed
-from app.ves import to_hex
 from tests.support.servers import start_gunicorn
 
 pytestmark = pytest.mark.slow
@@ -48,9 +47,9 @@ def new_signer() -> AgentSigner:
 
 def test_register_ingest_read_commit_prove_export_verify(sdk, server, tmp_path):
     signer, store = new_signer(), str(uuid.uuid4())
-    assert sdk.sequencer_info()["public_key"] == to_hex(public_key_from_seed(SEQUENCER_SEED))
+    assert sdk.sequencer_info()["public_key"] == public_key_from_seed(SEQUENCER_SEED).hex()
     sdk.register_signer(signer)
-    assert sdk.register_signer(signer)["public_key"] == signer.public_key_hex
+    assert sdk.register_signer(signer)["public_key"] == signer.public_key_hex.removeprefix("0x")
     events = [
         signer.build_event(store, "order", f"o-{i % 2}", "OrderPlaced", {"total": i, "note": "café"},
                            ves_version=1 + i % 2, command_id=uuid.uuid4() if i % 2 else None)

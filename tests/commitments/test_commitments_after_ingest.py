@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from app.ves.encoding import to_hex
+from app.api.wire import hex_of
 from tests.commitments import reference
 from tests.controls import Stream
 
@@ -28,29 +28,29 @@ def ingested(client, engine) -> Stream:
 def _leaf_of_served(stream: Stream, served: dict) -> bytes:
     signature = served["agent_signature"]
     return reference.leaf(stream.tenant_id, stream.store_id, served["sequence_number"],
-                          bytes.fromhex(served["event_signing_hash"][2:]),
-                          bytes.fromhex(signature[2:]) if signature else None)
+                          bytes.fromhex(served["event_signing_hash"].removeprefix("0x")),
+                          bytes.fromhex(signature.removeprefix("0x")) if signature else None)
 
 
 def test_ingested_events_commit_and_prove(client, ingested):
     stream = ingested
     commitment = client.post("/api/v1/ves/commitments", headers=stream.headers, json={
         "tenant_id": str(stream.tenant_id), "store_id": str(stream.store_id)})
-    assert commitment.status_code == 201, commitment.json
+    assert commitment.status_code == 200, commitment.json
     body = commitment.json
     served_events = stream.events()["events"]
     assert [e["sequence_number"] for e in served_events] == [1, 2, 3, 4, 5, 6]
     assert served_events[4]["agent_signature"] is None
     leaves = [_leaf_of_served(stream, served) for served in served_events]
     assert (body["sequence_start"], body["sequence_end"]) == (1, 6)
-    assert body["merkle_root"] == to_hex(reference.root(leaves))
+    assert body["merkle_root"] == hex_of(reference.root(leaves))
 
     for served, leaf in zip(served_events, leaves):
         proof = client.get(f"/api/v1/ves/proofs/{served['sequence_number']}?{stream.query}",
                            headers=stream.headers).json
-        path = [bytes.fromhex(h[2:]) for h in proof["proof_path"]]
-        assert proof["leaf_hash"] == to_hex(leaf)
-        assert to_hex(reference.fold(leaf, proof["leaf_index"], path)) == body["merkle_root"]
+        path = [bytes.fromhex(h.removeprefix("0x")) for h in proof["proof_path"]]
+        assert proof["leaf_hash"] == hex_of(leaf)
+        assert hex_of(reference.fold(leaf, proof["leaf_index"], path)) == body["merkle_root"]
         verdict = client.post("/api/v1/ves/proofs/verify", headers=stream.headers, json=proof).json
         assert verdict["valid"] is True
 

@@ -9,12 +9,12 @@ import uuid
 import pytest
 
 from app.db import commitments as store
-from app.ves.encoding import to_hex
+from app.api.wire import hex_of
 from tests.commitments import reference
 from tests.controls import api_key
 from tests.controls import auth
 
-HEX32 = re.compile(r"^0x[0-9a-f]{64}$")
+HEX32 = re.compile(r"^[0-9a-f]{64}$")
 ANCHORED_AT = datetime.datetime(2025, 5, 1, 12, tzinfo=datetime.timezone.utc)
 BOOTSTRAP = auth("test-bootstrap-admin-key-0123456789")
 CREATE_FIELDS = {"batch_id", "tenant_id", "store_id", "ves_version", "tree_depth", "leaf_count", "padded_leaf_count",
@@ -31,13 +31,13 @@ def _create(client, stream, headers, **fields):
 def test_create_returns_the_commitment(client, stream, append, writer):
     rows = append(5)
     response = _create(client, stream, writer)
-    assert response.status_code == 201
+    assert response.status_code == 200
     body = response.get_json()
     assert CREATE_FIELDS <= set(body)
     expected_root = reference.root([reference.row_leaf(r) for r in rows])
-    assert body["merkle_root"] == to_hex(expected_root)
-    assert body["prev_state_root"] == "0x" + "00" * 32
-    assert body["new_state_root"] == to_hex(reference.state_root(
+    assert body["merkle_root"] == hex_of(expected_root)
+    assert body["prev_state_root"] == "00" * 32
+    assert body["new_state_root"] == hex_of(reference.state_root(
         reference.stream_id(stream.tenant_id, stream.store_id), bytes(32), expected_root, 1, 5, 5))
     assert all(HEX32.match(body[name]) for name in ("merkle_root", "prev_state_root", "new_state_root"))
     assert (body["sequence_start"], body["sequence_end"], body["leaf_count"]) == (1, 5, 5)
@@ -49,9 +49,9 @@ def test_create_accepts_camel_case(client, stream, append, writer):
     append(6)
     response = client.post("/api/v1/ves/commitments", headers=writer, json={
         "tenantId": str(stream.tenant_id), "storeId": str(stream.store_id), "sequenceStart": 1, "sequenceEnd": 2})
-    assert response.status_code == 201 and response.get_json()["sequence_end"] == 2
+    assert response.status_code == 200 and response.get_json()["sequence_end"] == 2
     response = _create(client, stream, writer, maxEvents=3)
-    assert response.status_code == 201 and response.get_json()["sequence_end"] == 5
+    assert response.status_code == 200 and response.get_json()["sequence_end"] == 5
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_create_accepts_camel_case(client, stream, append, writer):
 )
 def test_create_errors(client, stream, append, writer, fields, status, code):
     append(5)
-    assert _create(client, stream, writer, sequence_end=2).status_code == 201
+    assert _create(client, stream, writer, sequence_end=2).status_code == 200
     response = _create(client, stream, writer, **fields)
     assert response.status_code == status
     body = response.get_json()
@@ -111,7 +111,7 @@ def test_list_and_get(client, engine, stream, append, reader, writer):
     detail = client.get(f"/api/v1/ves/commitments/{first['batch_id']}", headers=reader).get_json()
     assert CREATE_FIELDS | CHAIN_FIELDS <= set(detail)
     assert {k: detail[k] for k in CREATE_FIELDS} == first
-    assert detail["is_anchored"] is True and detail["chain_tx_hash"] == "0x" + "ab" * 32
+    assert detail["is_anchored"] is True and detail["chain_tx_hash"] == "ab" * 32
     assert (detail["chain_id"], detail["chain_block_number"]) == (84532, 12)
     assert detail["anchored_at"].startswith("2025-05-01")
     unanchored = client.get(f"/api/v1/ves/commitments/{second['batch_id']}", headers=reader).get_json()
@@ -148,7 +148,7 @@ def test_tenant_isolation(client, stream, append, writer, reader, stranger):
     assert _create(client, stream, stranger).status_code == 403
     assert _create(client, stream, reader).status_code == 403
     assert _create(client, stream, {}).status_code == 401
-    assert _create(client, stream, writer).status_code == 201
+    assert _create(client, stream, writer).status_code == 200
     assert client.get(f"/api/v1/ves/commitments?{stream.query}", headers=stranger).status_code == 403
     assert client.get(f"/api/v1/ves/proofs/1?{stream.query}", headers=stranger).status_code == 403
     assert client.get(f"/api/v1/ves/proofs/1?{stream.query}", headers=reader).status_code == 200
@@ -165,11 +165,11 @@ def test_proof_shape_and_independent_verification(client, stream, append, writer
         assert PROOF_FIELDS <= set(proof)
         assert (proof["sequence_number"], proof["batch_id"], proof["leaf_index"]) == (number, commitment["batch_id"],
                                                                                      number - 1)
-        assert proof["leaf_hash"] == to_hex(reference.row_leaf(row)) and proof["leaf_count"] == 17
+        assert proof["leaf_hash"] == hex_of(reference.row_leaf(row)) and proof["leaf_count"] == 17
         assert proof["merkle_root"] == commitment["merkle_root"]
-        path = [bytes.fromhex(h[2:]) for h in proof["proof_path"]]
+        path = [bytes.fromhex(h.removeprefix("0x")) for h in proof["proof_path"]]
         assert proof["directions"] == [((number - 1) >> d) & 1 == 0 for d in range(len(path))]
-        assert to_hex(reference.fold(reference.row_leaf(row), number - 1, path)) == commitment["merkle_root"]
+        assert hex_of(reference.fold(reference.row_leaf(row), number - 1, path)) == commitment["merkle_root"]
     by_batch = client.get(f"/api/v1/ves/proofs/5?{stream.query}&batch_id={commitment['batch_id']}", headers=reader)
     assert by_batch.status_code == 200 and by_batch.get_json()["leaf_index"] == 4
 
@@ -206,7 +206,7 @@ def _flip(hex_value: str) -> str:
 def test_verify_accepts_the_served_proof(client, reader, committed_17):
     _, proof = committed_17
     response = client.post("/api/v1/ves/proofs/verify", headers=reader, json=proof)
-    assert response.status_code == 200
+    assert response.status_code == 200, response.get_json()
     assert response.get_json()["valid"] is True and response.get_json()["reason"] is None
     camel = _verify(client, reader, leafHash=proof["leaf_hash"], merkleRoot=proof["merkle_root"],
                     proofPath=proof["proof_path"], leafIndex=5, leafCount=17)
@@ -252,8 +252,8 @@ def test_verify_rejects_a_padding_slot_only_when_leaf_count_is_given(client, rea
     leaves, proof = committed_17
     tree = reference.levels(leaves)
     pad_index = 20
-    body = {"leaf_hash": to_hex(tree[0][pad_index]), "merkle_root": proof["merkle_root"],
-            "proof_path": [to_hex(h) for h in reference.path(tree, pad_index)], "leaf_index": pad_index}
+    body = {"leaf_hash": hex_of(tree[0][pad_index]), "merkle_root": proof["merkle_root"],
+            "proof_path": [hex_of(h) for h in reference.path(tree, pad_index)], "leaf_index": pad_index}
     assert _verify(client, reader, **body).get_json()["valid"] is True
     strict = _verify(client, reader, **body, leaf_count=17).get_json()
     assert strict["valid"] is False and "padding slot" in strict["reason"]

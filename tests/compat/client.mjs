@@ -6,6 +6,9 @@
 // in pending_differences.json: such a check is expected to fail (reported "pending"); if it passes, the run FAILS
 // ("fixed": remove the id from the list), and an id the run never checks FAILS too, so the list cannot rot.
 //
+// The flow: register key -> ingest plaintext -> ingest encrypted -> replay -> tamper -> head -> events -> entity
+// history -> commitment -> proof -> verify -> schemas -> anchor status, then the auth forms and error codes.
+//
 // Usage: node tests/compat/client.mjs --base-url URL --admin-key KEY --api-key KEY --tenant UUID
 // Output: one JSON object per line ({"check", "status", "detail"}), then {"summary": ...} and {"artifacts": ...}.
 // Exit status 0 only when no check failed and no pending difference was already fixed.
@@ -58,11 +61,14 @@ const isU64 = (n) => Number.isInteger(n) && n >= 0;
 // Decoding that this client tolerates for recomputation, so a value's *form* is judged by its own check only.
 const bytesOf = (s) => Buffer.from(String(s).replace(/^0x/, ''), 'hex');
 
-async function http(method, route, { body, key = args['api-key'], query } = {}) {
+async function http(method, route, { body, key = args['api-key'], query, auth } = {}) {
   const url = new URL(args['base-url'] + route);
   for (const [k, val] of Object.entries(query ?? {})) url.searchParams.set(k, val);
   const headers = { Accept: 'application/json' };
-  if (key) headers.Authorization = `ApiKey ${key}`;
+  // The original's middleware reads `Authorization: ApiKey <key>`, a bare `Authorization: <key>`, or `X-API-Key`.
+  if (key && auth === 'x-api-key') headers['X-API-Key'] = key;
+  else if (key && auth === 'bare') headers.Authorization = key;
+  else if (key) headers.Authorization = `ApiKey ${key}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
@@ -154,6 +160,12 @@ async function main() {
     const publicKey = bytesOf(sequencer.json.public_key);
     for (const r of receipts) assert(v.ed25519Verify(publicKey, bytesOf(r.receiptHash), bytesOf(r.sequencerSignature)), `signature of ${r.eventId}`);
   });
+  check('ours.sequencer.key_versions', () => {
+    const version = sequencer.json.keys.find((k) => k.version === receipts[0].sequencerKeyVersion);
+    assert(version, `key version ${receipts[0].sequencerKeyVersion} listed: ${show(sequencer.json.keys)}`);
+    eq(version.public_key, sequencer.json.public_key, 'public_key of the current version'); eq(version.current, true, 'current');
+    assert(plainHex(version.public_key, 32), 'plain hex');
+  });
 
   // 3. An encrypted event (encrypt_payload_ves: AES-256-GCM, HPKE-wrapped data key, two recipients).
   const secret = { orderId: 'ORD-1', card: { last4: '4242' }, amount: 100 };
@@ -243,6 +255,128 @@ async function main() {
     eq(served.payload_plain_hash, sealed.envelope.payload_plain_hash, 'payload_plain_hash');
     eq(served.payload_kind, 1, 'payload_kind'); assert(!('payload' in served) || served.payload === null, 'no plaintext payload');
   });
+
+  // 8. Entity history (GET /api/v1/entities/{type}/{id}: {entity_type, entity_id, events, count, total, has_more};
+  //    `from` is an offset into the entity's events, `limit` at most 100).
+  const entityQuery = { tenant_id: tenant, store_id: store };
+  const history = await http('GET', '/api/v1/entities/order/ORD-1', { query: entityQuery });
+  check('entity.fields', () => {
+    eq(history.status, 200, 'status'); eq(history.json.entity_type, 'order', 'entity_type'); eq(history.json.entity_id, 'ORD-1', 'entity_id');
+    eq(history.json.count, 3, 'count'); eq(history.json.total, 3, 'total'); eq(history.json.has_more, false, 'has_more');
+    eq(history.json.events.map((e) => e.envelope.sequence_number).join(','), '1,2,3', 'sequence numbers');
+    assert(history.json.events.every((e) => typeof e.sequenced_at === 'string' && RFC3339_RE.test(e.sequenced_at)), 'sequenced_at');
+  });
+  const offsetPage = await http('GET', '/api/v1/entities/order/ORD-1', { query: { ...entityQuery, from: 1, limit: 1 } });
+  check('entity.offset_paging', () => {
+    eq(offsetPage.status, 200, 'status'); eq(offsetPage.json.count, 1, 'count'); eq(offsetPage.json.total, 3, 'total');
+    eq(offsetPage.json.has_more, true, 'has_more'); eq(offsetPage.json.events[0].envelope.event_id, plain[1].envelope.event_id, 'second event');
+  });
+  check('entity.legacy_payload_hash', () => {
+    // The legacy envelope's payload_hash: SHA-256 of the canonical JSON payload, no domain tag, plain hex.
+    const served = history.json.events[0].envelope;
+    eq(served.payload_hash, v.sha256(Buffer.from(v.jcs(plain[0].envelope.payload), 'utf8')).toString('hex'), 'payload_hash');
+  });
+
+  // 9. Commitment (POST /api/v1/ves/commitments, all four fields given as the original requires; 200).
+  const commit = await http('POST', '/api/v1/ves/commitments', { body: { tenant_id: tenant, store_id: store, sequence_start: 1, sequence_end: 3 } });
+  must('commitment.created', () => { eq(commit.status, 200, `status (${commit.text})`); });
+  const c = commit.json;
+  const allEvents = [plain[0], plain[1], sealed];
+  const leaves = allEvents.map((e, i) => v.leafHash(tenant, store, i + 1, e.signingHash, bytesOf(e.envelope.agent_signature)));
+  const padded = [...leaves, v.PAD_LEAF];
+  const expectedRoot = v.nodeHash(v.nodeHash(padded[0], padded[1]), v.nodeHash(padded[2], padded[3]));
+  check('commitment.fields', () => {
+    assert(isUuid(c.batch_id), `batch_id ${show(c.batch_id)}`); eq(c.tenant_id, tenant, 'tenant_id'); eq(c.store_id, store, 'store_id');
+    eq(c.ves_version, 1, 'ves_version'); eq(c.tree_depth, 2, 'tree_depth'); eq(c.leaf_count, 3, 'leaf_count');
+    eq(c.padded_leaf_count, 4, 'padded_leaf_count'); eq(c.sequence_start, 1, 'sequence_start'); eq(c.sequence_end, 3, 'sequence_end');
+    assert(typeof c.committed_at === 'string' && RFC3339_RE.test(c.committed_at), `committed_at ${show(c.committed_at)}`);
+  });
+  check('commitment.hashes_plain_hex', () => {
+    for (const name of ['merkle_root', 'prev_state_root', 'new_state_root']) assert(plainHex(c[name], 32), `${name}: ${show(c[name])}`);
+  });
+  check('commitment.roots_recompute', () => {
+    eq(bytesOf(c.merkle_root).toString('hex'), expectedRoot.toString('hex'), 'merkle_root');
+    eq(bytesOf(c.prev_state_root).toString('hex'), v.ZERO_HASH.toString('hex'), 'prev_state_root');
+    eq(bytesOf(c.new_state_root).toString('hex'), v.stateRoot(tenant, store, v.ZERO_HASH, expectedRoot, 1, 3, 3).toString('hex'), 'new_state_root');
+  });
+  const detail = await http('GET', `/api/v1/ves/commitments/${c.batch_id}`);
+  check('commitment.detail_fields', () => {
+    eq(detail.status, 200, 'status'); eq(detail.json.merkle_root, c.merkle_root, 'merkle_root'); eq(detail.json.is_anchored, false, 'is_anchored');
+    for (const name of ['chain_id', 'chain_tx_hash', 'chain_block_number', 'anchored_at']) eq(detail.json[name], null, name);
+  });
+
+  // 10. Proof (GET /api/v1/ves/proofs/{n}?tenant_id&store_id&batch_id: batch_id is required by the original).
+  const proof = await http('GET', '/api/v1/ves/proofs/2', { query: { tenant_id: tenant, store_id: store, batch_id: c.batch_id } });
+  check('proof.fields', () => {
+    eq(proof.status, 200, 'status'); eq(proof.json.sequence_number, 2, 'sequence_number'); eq(proof.json.batch_id, c.batch_id, 'batch_id');
+    eq(proof.json.leaf_index, 1, 'leaf_index'); eq(proof.json.merkle_root, c.merkle_root, 'merkle_root');
+    assert(Array.isArray(proof.json.directions) && proof.json.directions.every((d) => typeof d === 'boolean'), `directions ${show(proof.json.directions)}`);
+  });
+  check('proof.hashes_plain_hex', () => {
+    assert(plainHex(proof.json.leaf_hash, 32), `leaf_hash ${show(proof.json.leaf_hash)}`);
+    assert(proof.json.proof_path.every((h) => plainHex(h, 32)), `proof_path ${show(proof.json.proof_path)}`);
+  });
+  check('proof.folds_to_root', () => {
+    // ves_commitment.rs verify_inclusion: directions[i] true = the running hash is the left child.
+    eq(proof.json.leaf_hash, leaves[1].toString('hex'), 'leaf_hash');
+    let current = Buffer.from(proof.json.leaf_hash, 'hex');
+    proof.json.proof_path.forEach((sibling, i) => {
+      const s = Buffer.from(sibling, 'hex');
+      current = proof.json.directions[i] ? v.nodeHash(current, s) : v.nodeHash(s, current);
+    });
+    eq(current.toString('hex'), expectedRoot.toString('hex'), 'folded root');
+  });
+
+  // 11. Verify (POST /api/v1/ves/proofs/verify: the original decodes plain hex and echoes leaf_hash, merkle_root).
+  const verifyBody = { leaf_hash: proof.json.leaf_hash, merkle_root: proof.json.merkle_root, proof_path: proof.json.proof_path, leaf_index: proof.json.leaf_index };
+  const verdict = await http('POST', '/api/v1/ves/proofs/verify', { body: verifyBody });
+  check('verify.valid_echoes', () => {
+    eq(verdict.status, 200, 'status'); eq(verdict.json.valid, true, 'valid');
+    eq(verdict.json.leaf_hash, verifyBody.leaf_hash, 'leaf_hash'); eq(verdict.json.merkle_root, verifyBody.merkle_root, 'merkle_root');
+  });
+  const wrong = await http('POST', '/api/v1/ves/proofs/verify', { body: { ...verifyBody, leaf_hash: leaves[0].toString('hex') } });
+  check('verify.wrong_leaf_invalid', () => { eq(wrong.status, 200, 'status'); eq(wrong.json.valid, false, 'valid'); });
+
+  // 12. Schemas (RegisterSchemaRequest camelCase; 200 {id, eventType, version, createdAt}; list of SchemaResponse).
+  const schemaJson = { type: 'object', required: ['orderId'], properties: { orderId: { type: 'string' } } };
+  const registered = await http('POST', '/api/v1/schemas', { body: { tenantId: tenant, eventType: 'order.shipped', schemaJson, description: 'shipping' } });
+  check('schemas.register', () => {
+    eq(registered.status, 200, `status (${registered.text})`); assert(isUuid(registered.json.id), `id ${show(registered.json.id)}`);
+    eq(registered.json.eventType, 'order.shipped', 'eventType'); eq(registered.json.version, 1, 'version');
+    assert(typeof registered.json.createdAt === 'string' && RFC3339_RE.test(registered.json.createdAt), 'createdAt');
+  });
+  const schemas = await http('GET', '/api/v1/schemas', { query: { tenant_id: tenant } });
+  check('schemas.list_fields', () => {
+    eq(schemas.status, 200, 'status'); eq(schemas.json.count, schemas.json.schemas.length, 'count');
+    const s = schemas.json.schemas.find((x) => x.id === registered.json.id);
+    assert(s, 'registered schema listed');
+    eq(s.tenantId, tenant, 'tenantId'); eq(s.eventType, 'order.shipped', 'eventType'); eq(s.version, 1, 'version');
+    eq(v.jcs(s.schemaJson), v.jcs(schemaJson), 'schemaJson'); eq(s.status, 'active', 'status'); eq(s.compatibility, 'backward', 'compatibility');
+    eq(s.description, 'shipping', 'description'); eq(s.createdBy, null, 'createdBy');
+    for (const name of ['createdAt', 'updatedAt']) assert(typeof s[name] === 'string' && RFC3339_RE.test(s[name]), name);
+  });
+  const schemaMiss = v.newPlaintextEvent(agent, context('ORD-4', 'order.shipped'), { carrier: 'x' });
+  const schemaReject = await ingest([schemaMiss]);
+  check('schemas.enforced_reason', () => eq(schemaReject.json?.rejections?.[0]?.reason, 'schema_validation', 'reason'));
+
+  // 13. Anchor status (GET /api/v1/anchor/status: {anchor_enabled, message}; this server runs without a chain).
+  const anchor = await http('GET', '/api/v1/anchor/status');
+  check('anchor.status_fields', () => {
+    eq(anchor.status, 200, 'status'); eq(anchor.json.anchor_enabled, false, 'anchor_enabled'); assert(typeof anchor.json.message === 'string', 'message');
+  });
+
+  // The original's guard: an event whose source_agent_id is not the request's agentId fails the whole request.
+  const stranger = v.newPlaintextEvent({ ...agent, agentId: crypto.randomUUID() }, context('ORD-5', 'order.created'), { n: 5 });
+  const misattributed = await ingest([stranger]);
+  check('ingest.source_agent_mismatch_400', () => eq(misattributed.status, 400, 'status'));
+
+  // Auth as the original's clients send it.
+  const viaHeader = await http('GET', '/api/v1/head', { query: { tenant_id: tenant, store_id: store }, auth: 'x-api-key' });
+  check('auth.x_api_key', () => { eq(viaHeader.status, 200, 'status'); eq(viaHeader.json.head_sequence, 3, 'head_sequence'); });
+  const bare = await http('GET', '/api/v1/head', { query: { tenant_id: tenant, store_id: store }, auth: 'bare' });
+  check('auth.bare_authorization', () => eq(bare.status, 200, 'status'));
+  const unknownKey = await http('GET', '/api/v1/head', { key: 'ss_not_a_key', query: { tenant_id: tenant, store_id: store } });
+  check('errors.invalid_api_key_code', () => { eq(unknownKey.status, 401, 'status'); eq(unknownKey.json?.code, 'invalid_api_key', 'code'); });
 
   // Errors: the original's auth middleware answers {"error": "<message>", "code": "<snake_case>"}.
   const anonymous = await http('GET', '/api/v1/head', { key: null, query: { tenant_id: tenant, store_id: store } });

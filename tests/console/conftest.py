@@ -86,7 +86,7 @@ class ConsoleStream:
     def commit(self):
         response = requests.post(f"{self.url}/api/v1/ves/commitments", json={
             "tenant_id": str(self.tenant_id), "store_id": str(self.store_id)}, headers=self.headers, timeout=10)
-        assert response.status_code == 201, response.text
+        assert response.status_code == 200, response.text
         return response.json()
 
 

@@ -202,7 +202,8 @@ def test_the_event_type_filter_reads_on_until_a_page_of_matches(browser, console
     console_stream.ingest(*[{"n": n} for n in range(60)], event_type="order.shipped")
     log_in(browser, console_server.url, console_stream.key)
     browser.get(console_server.url + f"/console/#/stream/{console_stream.store_id}?event_type=order.shipped")
-    wait_for(browser, lambda d: "of type order.shipped" in d.find_element(By.ID, "page-status").text)
+    wait_for(browser, lambda d: d.find_elements(By.ID, "page-status") and
+             "of type order.shipped" in d.find_element(By.ID, "page-status").text, timeout=30)
     rows = _rows(browser, "events")
     assert len(rows) == 50
     assert {row.find_elements(By.TAG_NAME, "td")[1].text for row in rows} == {"order.shipped"}
@@ -210,4 +211,4 @@ def test_the_event_type_filter_reads_on_until_a_page_of_matches(browser, console
     assert "from=111" in browser.find_element(By.ID, "next-page").get_attribute("href")
     browser.find_element(By.ID, "next-page").click()
     wait_for(browser, lambda d: [int(r.get_attribute("data-sequence")) for r in _rows(d, "events")] ==
-             list(range(111, 121)))
+             list(range(111, 121)), timeout=30)

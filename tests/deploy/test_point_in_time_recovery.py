@@ -40,7 +40,7 @@ def stored(url: str, tenant_id: uuid.UUID) -> tuple[dict, dict]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT store_id::text, event_id::text, sequence_number, '0x' || encode(receipt_hash, 'hex') "
+            "SELECT store_id::text, event_id::text, sequence_number, encode(receipt_hash, 'hex') "
             "FROM events WHERE tenant_id = :t ORDER BY store_id, sequence_number"), {"t": tenant_id}).all()
         heads = dict(conn.execute(sa.text("SELECT store_id::text, head_sequence FROM streams WHERE tenant_id = :t"),
                                   {"t": tenant_id}).all())

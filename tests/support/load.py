@@ -42,7 +42,7 @@ def register_signer(base_url: str, admin_headers: dict, tenant_id: uuid.UUID) ->
     signer = AgentSigner(os.urandom(32), tenant_id, agent_id, 1)
     response = requests.post(f"{base_url}/api/v1/agents/keys", headers=admin_headers, timeout=30, json={
         "tenant_id": str(tenant_id), "agent_id": str(agent_id), "key_id": 1, "public_key": signer.public_key_hex})
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     return signer, agent_id
 
 

@@ -210,7 +210,9 @@ def test_the_real_cli_checks_roots_anchored_on_ganache(database_url, engine):
             assert tampered.returncode == 1, tampered.stderr
             report = json.loads(tampered.stdout)
             on_chain = [d for d in report["discrepancies"] if d["check"] == "chain_anchor"]
-            assert [(d["batch_id"], d["found"]) for d in on_chain] == [(changed["batch_id"], changed["merkle_root"])]
+            # The report writes hashes as 0x hex (its own form); the served commitment is plain hex (issue 11).
+            assert [(d["batch_id"], parse_hex(d["found"], 32, "found")) for d in on_chain] == [
+                (changed["batch_id"], real_root)]
             assert report["chain"]["commitments_checked_on_chain"] == 2
 
             wrong_chain = run_cli("ves-verify", "verify", *source, "--rpc-url", node.url, "--registry-address",

@@ -7,16 +7,16 @@ NOTIFY: a key that was not found is never cached. The payload is the changing tr
 listener sends it back on `ves_api_keys_ack` once its cache is empty, so a revocation can wait for every worker
 (`app.db.key_cache.ChangeAcknowledgements`).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 17:40:00
 """
 
 from alembic import op
 
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -7,16 +7,16 @@ given entities, and whether the stream has a fence (alembic 0004: ingest then re
 takes a snapshot after the lock was granted and sees the previous holder's commit (a read in the statement that
 waited for the lock would not). Parameters are qualified with the function's name (message-db's convention).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 17:40:00
 """
 
 from alembic import op
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
@@ -24,7 +24,7 @@ FUNCTION = """
 CREATE FUNCTION sequencer_open_stream(tenant_id uuid, store_id uuid, lock_key bigint, event_ids uuid[],
                                       command_ids uuid[], entity_types text[], entity_ids text[])
 RETURNS TABLE (kind integer, n bigint, found_event_id uuid, found_command_id uuid, a bytea, b bytea, c bytea,
-               d bytea, at timestamptz, found_entity_type text, found_entity_id text)
+               d bytea, at timestamptz, found_entity_type text, found_entity_id text, key_version integer)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 BEGIN
@@ -34,28 +34,28 @@ BEGIN
     ON CONFLICT (tenant_id, store_id) DO NOTHING;
   RETURN QUERY
     SELECT 0, s.head_sequence, NULL::uuid, NULL::uuid, NULL::bytea, NULL::bytea, NULL::bytea, NULL::bytea,
-           NULL::timestamptz, NULL::text, NULL::text
+           NULL::timestamptz, NULL::text, NULL::text, NULL::integer
       FROM streams s
      WHERE s.tenant_id = sequencer_open_stream.tenant_id AND s.store_id = sequencer_open_stream.store_id
     UNION ALL
-    SELECT 1, l.tree_size, NULL, NULL, l.frontier, NULL, NULL, NULL, NULL, NULL, NULL
+    SELECT 1, l.tree_size, NULL, NULL, l.frontier, NULL, NULL, NULL, NULL, NULL, NULL, NULL
       FROM stream_logs l
      WHERE l.tenant_id = sequencer_open_stream.tenant_id AND l.store_id = sequencer_open_stream.store_id
     UNION ALL
     SELECT 2, e.sequence_number, e.event_id, e.command_id, e.event_signing_hash, e.agent_signature,
-           e.receipt_hash, e.sequencer_signature, e.sequenced_at, NULL, NULL
+           e.receipt_hash, e.sequencer_signature, e.sequenced_at, NULL, NULL, e.sequencer_key_version
       FROM events e
      WHERE e.tenant_id = sequencer_open_stream.tenant_id AND e.store_id = sequencer_open_stream.store_id
        AND (e.event_id = ANY(sequencer_open_stream.event_ids)
             OR e.command_id = ANY(sequencer_open_stream.command_ids))
     UNION ALL
-    SELECT 3, v.version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, v.entity_type, v.entity_id
+    SELECT 3, v.version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, v.entity_type, v.entity_id, NULL
       FROM unnest(sequencer_open_stream.entity_types, sequencer_open_stream.entity_ids) AS w(entity_type, entity_id)
       JOIN entity_versions v ON v.tenant_id = sequencer_open_stream.tenant_id
        AND v.store_id = sequencer_open_stream.store_id AND v.entity_type = w.entity_type
        AND v.entity_id = w.entity_id
     UNION ALL
-    SELECT 4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    SELECT 4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
       FROM stream_fences f
      WHERE f.tenant_id = sequencer_open_stream.tenant_id AND f.store_id = sequencer_open_stream.store_id;
 END
