@@ -16,14 +16,15 @@ from app.services import query as service
 bp = Blueprint("query", __name__)
 
 
-def _events_page():
+def _events_page(payload_copies: int):
     args = query()
     require("read", args["tenant_id"], args["store_id"])
     rt = runtime.current()
     wait = min(args["wait"], rt.settings.long_poll_max_seconds)
     page = service.events_page(rt.reads, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
                                wire.RangeQuery.first_wanted(args), args["limit"], wait, long_polls=rt.long_polls,
-                               min_sequence=args["min_sequence"], max_bytes=rt.settings.page_max_bytes)
+                               min_sequence=args["min_sequence"],
+                               max_bytes=rt.settings.page_max_bytes // payload_copies)
     return render(page, headers=wire.retry_after_headers(page.retry_after))
 
 
@@ -32,7 +33,7 @@ def _events_page():
            headers={200: wire.PAGE_HEADERS})
 def list_ves_events():
     """VES envelopes with receipts, ascending from `from` (or after `after`); `wait` long-polls an empty page."""
-    return _events_page()
+    return _events_page(wire.VesEventOut.PAYLOAD_COPIES)
 
 
 @bp.get("/api/v1/events")
@@ -40,7 +41,7 @@ def list_ves_events():
            headers={200: wire.PAGE_HEADERS})
 def list_events():
     """The same rows in the simple shape."""
-    return _events_page()
+    return _events_page(wire.SimpleEventOut.PAYLOAD_COPIES)
 
 
 @bp.get("/api/v1/ves/head")
@@ -54,7 +55,7 @@ def stream_head():
                                       args["min_sequence"]))
 
 
-def _entity_history(entity_type: str, entity_id: str, by_offset: bool):
+def _entity_history(entity_type: str, entity_id: str, by_offset: bool, payload_copies: int):
     entity = path(entity_type=entity_type, entity_id=entity_id)
     args = query()
     require("read", args["tenant_id"], args["store_id"])
@@ -62,7 +63,8 @@ def _entity_history(entity_type: str, entity_id: str, by_offset: bool):
     first, offset = (1, args["from_"]) if by_offset else (wire.RangeQuery.first_wanted(args), 0)
     return render(service.entity_history(rt.reads, rt.settings.sequencer_id, args["tenant_id"], args["store_id"],
                                          entity["entity_type"], entity["entity_id"], first, args["limit"],
-                                         args["min_sequence"], rt.settings.page_max_bytes, offset=offset))
+                                         args["min_sequence"], rt.settings.page_max_bytes // payload_copies,
+                                         offset=offset))
 
 
 @bp.get("/api/v1/ves/entities/<entity_type>/<path:entity_id>")
@@ -70,7 +72,7 @@ def _entity_history(entity_type: str, entity_id: str, by_offset: bool):
            errors=(403,))
 def ves_entity_history(entity_type: str, entity_id: str):
     """One entity's events (VES shape) from a sequence number, its version (= `total`) and `has_more`."""
-    return _entity_history(entity_type, entity_id, by_offset=False)
+    return _entity_history(entity_type, entity_id, by_offset=False, payload_copies=wire.VesEventOut.PAYLOAD_COPIES)
 
 
 @bp.get("/api/v1/entities/<entity_type>/<path:entity_id>")
@@ -78,7 +80,7 @@ def ves_entity_history(entity_type: str, entity_id: str):
            responses={200: wire.SimpleEntityHistoryOut}, errors=(403,))
 def entity_history(entity_type: str, entity_id: str):
     """One entity's events (the original's shape): `from` is an offset into them, at most 100 per page."""
-    return _entity_history(entity_type, entity_id, by_offset=True)
+    return _entity_history(entity_type, entity_id, by_offset=True, payload_copies=wire.SimpleEventOut.PAYLOAD_COPIES)
 
 
 @bp.get("/api/v1/ves/events/<id:event_id>")

@@ -1008,6 +1008,9 @@ class VesEventOut(ResponseSchema):
     appear only when the agent sent them (so the envelope re-hashes to `event_signing_hash`), and `payload` or
     `payload_encrypted` by `payload_kind`. Unsigned events carry `agent_signature: null`."""
 
+    PAYLOAD_COPIES = 1
+    """How many times a page of this shape writes each payload (the page byte budget is divided by it)."""
+
     ves_version = fields.Integer(required=True, validate=validate.Range(1, 2))
     event_id = fields.UUID(required=True)
     tenant_id = fields.UUID(required=True)
@@ -1073,6 +1076,9 @@ class LegacyEnvelopeOut(ResponseSchema):
 class SimpleEventOut(ResponseSchema):
     """The simple (non-VES) shape of a stored event: the original's `SequencedEvent` (`envelope`, `sequenced_at`)
     with our flat fields beside it."""
+
+    PAYLOAD_COPIES = 2
+    """The payload is written twice (`envelope.payload` and `payload`): pages get half the PAGE_MAX_BYTES budget."""
 
     envelope = fields.Nested(LegacyEnvelopeOut, required=True, attribute="legacy_envelope")
 
