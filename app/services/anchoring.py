@@ -416,6 +416,21 @@ def target_commitment(engine: Engine, tenant_id: uuid.UUID, store_id: uuid.UUID,
     return latest
 
 
+@contextlib.contextmanager
+def anchoring_turn(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, store_id: uuid.UUID) -> Iterator[None]:
+    """An HTTP request's turn to anchor one stream: the chain answers, the run lock is held (else
+    AnchorRunInProgress: it never races the cron job) and the stream is not fenced; chain failures inside are raised
+    as the domain errors they mean."""
+    with chain_errors_as_domain_errors():
+        check_chain(client)
+        with run_lock(engine) as taken:
+            if not taken:
+                raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
+            with engine.connect() as conn:
+                fence_service.check_writable(conn, tenant_id, store_id)
+            yield
+
+
 def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, store_id: uuid.UUID,
                sequence_start: int | None = None, sequence_end: int | None = None,
                max_events: int = 1024, deadline: "Deadline | None" = None) -> AnchorOutcome:
@@ -425,15 +440,9 @@ def anchor_now(engine: Engine, client: RegistryClient, tenant_id: uuid.UUID, sto
     is raised as the domain error it means (`as_sequencer_error`). With a `deadline` (HTTP requests), a transaction
     not mined in time is `AnchorPending` (the job records it), and no further step starts once it has passed.
     """
-    with chain_errors_as_domain_errors():
-        check_chain(client)
-        with run_lock(engine) as taken:
-            if not taken:
-                raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
-            with engine.connect() as conn:
-                fence_service.check_writable(conn, tenant_id, store_id)
-            target = target_commitment(engine, tenant_id, store_id, sequence_start, sequence_end, max_events)
-            return anchor_stream_through(engine, client, target, deadline=deadline)
+    with anchoring_turn(engine, client, tenant_id, store_id):
+        target = target_commitment(engine, tenant_id, store_id, sequence_start, sequence_end, max_events)
+        return anchor_stream_through(engine, client, target, deadline=deadline)
 
 
 @dataclass(frozen=True)
@@ -555,14 +564,8 @@ def anchor_batch(engine: Engine, client: RegistryClient, commitment: Commitment,
     if commitment.is_anchored:
         return AnchorOutcome(commitment, "already_anchored", commitment.chain_id, commitment.chain_tx_hash,
                              commitment.chain_block_number)
-    with chain_errors_as_domain_errors():
-        check_chain(client)
-        with run_lock(engine) as taken:
-            if not taken:
-                raise AnchorRunInProgress("An anchoring run is in progress; retry shortly.", retry_after=10)
-            with engine.connect() as conn:
-                fence_service.check_writable(conn, commitment.tenant_id, commitment.store_id)
-            return anchor_stream_through(engine, client, commitment, deadline=deadline)
+    with anchoring_turn(engine, client, commitment.tenant_id, commitment.store_id):
+        return anchor_stream_through(engine, client, commitment, deadline=deadline)
 
 
 def pending_commitments(engine: Engine, limit: int) -> list[Commitment]:
